@@ -1,0 +1,255 @@
+"""The ASGI application: request ids, authentication, body reading, dispatch, error rendering.
+
+A thin layer by design (the read path and the JSON encoder decide graphsec's speed, see
+docs/design.md); it speaks ASGI directly so that nothing sits between the server and the handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from graphsec.api.routing import Router, Target
+from graphsec.auth.tokens import TokenVerifier
+from graphsec.errors import (
+    BadRequest,
+    GraphError,
+    RequestEntityTooLarge,
+    UnsupportedMediaType,
+)
+from graphsec.odata.options import Context, QueryOptions, parse_options, split_query
+from graphsec.resources.collection import Call, EntitySetResource
+from graphsec.wire import Response, error_response, json_response
+
+log = logging.getLogger("graphsec")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_OPTIONS_CONTEXT: dict[str, Context] = {
+    "collection": "collection", "item": "entity", "count": "count", "ref": "entity",
+}
+
+
+class Request:
+    """The parts of an ASGI HTTP request graphsec uses."""
+
+    __slots__ = ("client_request_id", "headers", "method", "query", "raw_path", "receive",
+                 "request_id", "scope")
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.method: str = scope["method"]
+        raw = scope.get("raw_path")
+        self.raw_path: str = raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"]
+        self.query: str = scope.get("query_string", b"").decode("latin-1")
+        self.headers: dict[str, str] = {}
+        for k, v in scope.get("headers", ()):
+            name = k.decode("latin-1").lower()
+            value = v.decode("latin-1")
+            self.headers[name] = f"{self.headers[name]}, {value}" if name in self.headers else value
+        self.request_id = str(uuid.uuid4())
+        sent = self.headers.get("client-request-id", "").strip()
+        self.client_request_id = sent[:200] if sent else self.request_id
+
+    def base(self) -> str:
+        scheme = self.scope.get("scheme", "http")
+        host = self.headers.get("host")
+        if not host:
+            server = self.scope.get("server") or ("127.0.0.1", 80)
+            host = f"{server[0]}:{server[1]}"
+        return f"{scheme}://{host}"
+
+    async def body(self, limit: int) -> bytes:
+        """The whole body; 413 as soon as it exceeds ``limit`` bytes."""
+        length = self.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise _too_large(limit)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    async def json_body(self, limit: int) -> Any:
+        content_type = self.headers.get("content-type", "")
+        media = content_type.split(";", 1)[0].strip().lower()
+        if media != "application/json":
+            shown = f"'{content_type}'" if content_type else "missing"
+            raise UnsupportedMediaType(
+                f"The Content-Type is {shown}; send the body as application/json."
+            )
+        data = await self.body(limit)
+        if not data.strip():
+            raise BadRequest("The request body is empty; send the entity as a JSON object.")
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
+
+
+def _too_large(limit: int) -> RequestEntityTooLarge:
+    return RequestEntityTooLarge(
+        f"The request body is larger than the limit of {limit} bytes."
+    )
+
+
+class GraphApp:
+    """The ASGI callable. ``startup``/``shutdown`` run on lifespan events, or lazily."""
+
+    def __init__(
+        self,
+        router: Router,
+        verifier: TokenVerifier,
+        resource: EntitySetResource,
+        max_body_bytes: int,
+        startup: Callable[[], Awaitable[None]],
+        shutdown: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.router = router
+        self.verifier = verifier
+        self.resource = resource
+        self.max_body_bytes = max_body_bytes
+        self._startup = startup
+        self._shutdown = shutdown
+        self._started = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        if not self._started:
+            await self._startup()
+            self._started = True
+        request = Request(scope, receive)
+        try:
+            response = await self.handle(request)
+        except GraphError as exc:
+            response = error_response(exc, request.request_id, request.client_request_id)
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.raw_path)
+            response = error_response(
+                GraphError("An internal error occurred; the request-id identifies it in the "
+                           "server log."),
+                request.request_id, request.client_request_id,
+            )
+        await self._send(send, request, response)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self._startup()
+                    self._started = True
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self._shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _send(self, send: Send, request: Request, response: Response) -> None:
+        headers = [
+            (b"request-id", request.request_id.encode()),
+            (b"client-request-id", request.client_request_id.encode("latin-1")),
+            (b"cache-control", b"no-store"),
+        ]
+        if response.content_type is not None:
+            headers.append((b"content-type", response.content_type.encode()))
+        if response.is_json:
+            headers.append((b"odata-version", b"4.0"))
+        if "origin" in request.headers:
+            headers += [
+                (b"access-control-allow-origin", b"*"),
+                (b"access-control-expose-headers",
+                 b"ETag, Location, Preference-Applied, request-id, client-request-id, "
+                 b"WWW-Authenticate, Retry-After"),
+            ]
+        headers += [(k.lower().encode(), v.encode("latin-1")) for k, v in response.headers.items()]
+        headers.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def handle(self, request: Request) -> Response:
+        path = request.raw_path
+        if path.rstrip("/").lower() == "/healthz":
+            return json_response(200, b'{"status":"ok"}')
+        if request.method == "OPTIONS" and "origin" in request.headers:
+            return _preflight()
+        version = self.router.version_of(path)
+        if version is None:
+            first = path.lstrip("/").split("/", 1)[0]
+            raise BadRequest(f"Invalid version: '{first}'. Use /v1.0 or /beta.")
+        principal = self.verifier.verify_header(request.headers.get("authorization"))
+        target = self.router.resolve(path, request.method)
+        raw = split_query(request.query, version)
+        options = QueryOptions(raw=raw)
+        if request.method == "GET":
+            context: Context = _OPTIONS_CONTEXT[target.kind]
+            options = parse_options(raw, target.entity_set.entity_type, context,
+                                    target.entity_set.name)
+        call = Call(
+            principal=principal,
+            entity_set=target.entity_set,
+            version=version,
+            base_url=f"{request.base()}/{version}",
+            path_and_query=(path, raw),
+            options=options,
+            prefer=_prefer(request.headers.get("prefer", "")),
+        )
+        return await self._dispatch(request, target, call)
+
+    async def _dispatch(self, request: Request, target: Target, call: Call) -> Response:
+        r, method = self.resource, request.method
+        if target.kind == "count":
+            return await r.count(call)
+        if target.kind == "item":
+            assert target.key is not None
+            if method == "GET":
+                return await r.get(call, target.key)
+            if method == "DELETE":
+                return await r.delete(call, target.key)
+            return await r.update(call, target.key, await request.json_body(self.max_body_bytes))
+        if method == "GET":
+            return await r.list(call)
+        body = await request.json_body(self.max_body_bytes)
+        if method == "PATCH":
+            if not target.entity_set.collection_patch:
+                raise BadRequest(f"PATCH is not supported on the collection; address the entity: "
+                                 f"/{call.version}/security/{call.entity_set.name}/{{id}}.")
+            return await r.update_from_body(call, body)
+        return await r.create(call, body)
+
+
+def _prefer(header: str) -> frozenset[str]:
+    return frozenset(p.strip().lower().replace(" ", "") for p in header.split(",") if p.strip())
+
+
+def _preflight() -> Response:
+    return Response(204, b"", None, {
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": "GET, POST, PATCH, DELETE, OPTIONS",
+        "Access-Control-Allow-Headers": "Authorization, Content-Type, Prefer, client-request-id, "
+                                        "ConsistencyLevel",
+        "Access-Control-Max-Age": "86400",
+    })

@@ -1,0 +1,184 @@
+"""Bearer tokens: minting by the development issuer, and verification against trusted issuers.
+
+Verification goes through a list of :class:`TrustedIssuer`; each says which ``iss`` it answers
+for, which audiences it accepts and how it finds the public key for a ``kid``. The development
+issuer is one of them; an OIDC issuer (keys from a JWKS URL) plugs in as another, by
+configuration, without touching request handling.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from graphsec.auth.keys import SigningKey
+from graphsec.auth.principal import Principal
+from graphsec.errors import Unauthenticated
+
+DEV_ISSUER = "urn:graphsec:dev-issuer"
+GRAPH_AUDIENCES = ("https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000")
+ALGORITHMS = ["RS256"]
+CLOCK_SKEW_SECONDS = 30
+
+
+class TrustedIssuer(Protocol):
+    """An issuer whose tokens graphsec accepts."""
+
+    issuer: str
+    audiences: Sequence[str]
+
+    def key_for(self, kid: str | None) -> rsa.RSAPublicKey | None:
+        """The public key for ``kid``, or None when the issuer has no such key."""
+
+
+@dataclass(frozen=True)
+class LocalIssuer:
+    """The development issuer: tokens signed by the key in ``GRAPHSEC_HOME``."""
+
+    key: SigningKey
+    issuer: str = DEV_ISSUER
+    audiences: Sequence[str] = GRAPH_AUDIENCES
+
+    def key_for(self, kid: str | None) -> rsa.RSAPublicKey | None:
+        return self.key.public if kid in (None, self.key.kid) else None
+
+    def mint(
+        self,
+        tenant: str,
+        roles: Iterable[str] = (),
+        scopes: Iterable[str] = (),
+        expires_in: int = 3600,
+        identity: str | None = None,
+        now: int | None = None,
+    ) -> str:
+        """A signed RS256 JWT shaped like Entra ID's: app permissions in ``roles``, delegated
+        ones in ``scp`` (space-separated), the tenant in ``tid``."""
+        issued = int(time.time()) if now is None else now
+        claims: dict[str, Any] = {
+            "aud": self.audiences[0],
+            "iss": self.issuer,
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + expires_in,
+            "tid": tenant,
+            "oid": str(uuid.uuid4()),
+            "appid": "graphsec-dev",
+            "app_displayname": "graphsec development client",
+            "ver": "1.0",
+        }
+        claims["sub"] = claims["oid"]
+        roles, scopes = list(roles), list(scopes)
+        if roles:
+            claims["roles"] = roles
+        if scopes:
+            claims["scp"] = " ".join(scopes)
+        if identity:
+            claims["upn"] = identity
+        return jwt.encode(claims, self.key.private, algorithm="RS256",
+                          headers={"kid": self.key.kid})
+
+
+class TokenVerifier:
+    """Turns an ``Authorization`` header into a :class:`Principal`, or raises 401.
+
+    Verified tokens are remembered (bounded, until they expire) so that a client sending the
+    same token on every request pays for the RSA signature check once.
+    """
+
+    def __init__(self, issuers: Sequence[TrustedIssuer], cache_size: int = 4096) -> None:
+        self._issuers = {i.issuer: i for i in issuers}
+        self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._cache_size = cache_size
+
+    def verify_header(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise Unauthenticated("Access token is empty.")
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated(
+                "Access token validation failure: the Authorization header must be "
+                "'Bearer <token>'."
+            )
+        return self.verify(token)
+
+    def verify(self, token: str) -> Principal:
+        cached = self._cache.get(token)
+        now = time.time()
+        if cached is not None:
+            principal, exp = cached
+            if now < exp + CLOCK_SKEW_SECONDS:
+                self._cache.move_to_end(token)
+                return principal
+            del self._cache[token]
+        principal, exp = self._verify(token)
+        self._cache[token] = (principal, exp)
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise _invalid("the token is not a well-formed JWT") from None
+        if header.get("alg") not in ALGORITHMS:
+            raise _invalid(f"the signing algorithm {header.get('alg')!r} is not accepted")
+        issuer = self._issuers.get(str(unverified.get("iss")))
+        if issuer is None:
+            raise _invalid("the token's issuer is not trusted")
+        key = issuer.key_for(header.get("kid"))
+        if key is None:
+            raise _invalid("the token was signed with an unknown key")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=ALGORITHMS,
+                audience=list(issuer.audiences),
+                issuer=issuer.issuer,
+                leeway=CLOCK_SKEW_SECONDS,
+                options={"require": ["exp", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise _invalid("the token has expired") from None
+        except jwt.ImmatureSignatureError:
+            raise _invalid("the token is not valid yet") from None
+        except jwt.InvalidAudienceError:
+            raise _invalid("the token's audience is not Microsoft Graph") from None
+        except jwt.InvalidSignatureError:
+            raise _invalid("the signature is invalid") from None
+        except jwt.PyJWTError as exc:
+            raise _invalid(str(exc).rstrip(".")) from None
+        return _principal(claims), float(claims["exp"])
+
+
+def _invalid(reason: str) -> Unauthenticated:
+    return Unauthenticated(f"Access token validation failure: {reason}.")
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    tenant = claims.get("tid")
+    if not isinstance(tenant, str) or not tenant:
+        raise _invalid("the token has no tenant ('tid' claim)")
+    roles = claims.get("roles", [])
+    scp = claims.get("scp", "")
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise _invalid("the 'roles' claim must be a list of strings")
+    if not isinstance(scp, str):
+        raise _invalid("the 'scp' claim must be a space-separated string")
+    identity = next(
+        (claims[c] for c in ("upn", "preferred_username", "unique_name", "app_displayname",
+                             "appid", "sub")
+         if isinstance(claims.get(c), str) and claims[c]),
+        "unknown",
+    )
+    return Principal(tenant, frozenset(roles), frozenset(scp.split()), identity)

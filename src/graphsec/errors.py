@@ -1,0 +1,126 @@
+"""The one error path: every failure a client can cause is a :class:`GraphError`.
+
+Each class carries Graph's HTTP status and ``error.code``; the single renderer in
+``graphsec.api.responses`` turns any of them into Graph's error body. No handler builds an error
+body by hand.
+
+Exception tree::
+
+    GraphError                      (status, code, message, headers, details)
+    ├── BadRequest                  400 BadRequest
+    │   └── ResourceNotFoundForSegment  400 BadRequest "Resource not found for the segment '…'."
+    ├── Unauthenticated             401 InvalidAuthenticationToken (+ WWW-Authenticate)
+    ├── Forbidden                   403 Authorization_RequestDenied
+    ├── ItemNotFound                404 itemNotFound
+    ├── MethodNotAllowed            405 MethodNotAllowed (+ Allow)
+    ├── Conflict                    409 Conflict
+    ├── RequestEntityTooLarge       413 RequestEntityTooLarge
+    ├── UnsupportedMediaType        415 UnsupportedMediaType
+    └── TooManyRequests             429 TooManyRequests (+ Retry-After, integer seconds)
+
+Anything else that escapes a handler is a server fault and is rendered as 500
+``generalException`` without internal details.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One entry of ``error.details``: what was wrong with which part of the request."""
+
+    code: str
+    message: str
+    target: str
+
+
+class GraphError(Exception):
+    """Base of every error answered to a client."""
+
+    status: int = 500
+    code: str = "generalException"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        details: Sequence[ErrorDetail] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers: dict[str, str] = dict(headers or {})
+        self.details = tuple(details)
+
+
+class BadRequest(GraphError):
+    status = 400
+    code = "BadRequest"
+
+
+class ResourceNotFoundForSegment(BadRequest):
+    """Graph's answer for a URL segment it does not know."""
+
+    def __init__(self, segment: str) -> None:
+        super().__init__(f"Resource not found for the segment '{segment}'.")
+
+
+class Unauthenticated(GraphError):
+    status = 401
+    code = "InvalidAuthenticationToken"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            message,
+            headers={"WWW-Authenticate": 'Bearer realm="graphsec", error="invalid_token"'},
+        )
+
+
+class Forbidden(GraphError):
+    status = 403
+    code = "Authorization_RequestDenied"
+
+
+class ItemNotFound(GraphError):
+    status = 404
+    code = "itemNotFound"
+
+
+class MethodNotAllowed(GraphError):
+    status = 405
+    code = "MethodNotAllowed"
+
+    def __init__(self, method: str, allowed: Sequence[str]) -> None:
+        super().__init__(
+            f"The HTTP method '{method}' is not allowed on this resource; "
+            f"allowed: {', '.join(allowed)}.",
+            headers={"Allow": ", ".join(allowed)},
+        )
+
+
+class Conflict(GraphError):
+    status = 409
+    code = "Conflict"
+
+
+class RequestEntityTooLarge(GraphError):
+    status = 413
+    code = "RequestEntityTooLarge"
+
+
+class UnsupportedMediaType(GraphError):
+    status = 415
+    code = "UnsupportedMediaType"
+
+
+class TooManyRequests(GraphError):
+    status = 429
+    code = "TooManyRequests"
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(
+            "Please retry again later.", headers={"Retry-After": str(max(1, retry_after_seconds))}
+        )

@@ -1,0 +1,176 @@
+"""OData system query options: parsed, checked against the entity type, bounded.
+
+Names are case-insensitive; on ``/beta`` the ``$`` prefix is optional (Graph's rule), on
+``/v1.0`` a name without ``$`` is a custom parameter and is ignored. A repeated option, a value
+of the wrong form, an unknown ``$`` option, or one this request cannot take is a 400 naming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import parse_qsl
+
+from graphsec.errors import BadRequest
+from graphsec.odata.query import OrderKey
+from graphsec.schema.types import EntityType
+
+MAX_TOP = 999
+MAX_SKIP = 2**31 - 1
+MAX_FILTER_LENGTH = 4096
+KNOWN = ("filter", "select", "orderby", "top", "skip", "count", "skiptoken", "search",
+         "expand", "format")
+
+Context = Literal["collection", "entity", "count"]
+ALLOWED: dict[Context, frozenset[str]] = {
+    "collection": frozenset({"filter", "select", "orderby", "top", "skip", "count", "skiptoken",
+                             "format"}),
+    "entity": frozenset({"select", "format"}),
+    "count": frozenset({"filter"}),
+}
+
+
+@dataclass
+class QueryOptions:
+    """The options of one request, canonical and typed."""
+
+    raw: dict[str, str] = field(default_factory=dict)
+    """Canonical name (``top``) → value as sent; rebuilt into nextLinks."""
+    top: int | None = None
+    skip: int = 0
+    count: bool = False
+    select: tuple[str, ...] | None = None
+    orderby: tuple[OrderKey, ...] | None = None
+    filter: Any = None
+    skiptoken: str | None = None
+
+
+def split_query(query_string: str, version: str) -> dict[str, str]:
+    """Canonical option name → value. Custom (non-``$``) parameters are dropped except on beta,
+    where ``top=2`` means ``$top=2``."""
+    out: dict[str, str] = {}
+    try:
+        pairs = parse_qsl(query_string, keep_blank_values=True, strict_parsing=False,
+                          max_num_fields=64)
+    except ValueError:
+        raise BadRequest("The query string has too many parameters (at most 64).") from None
+    for name, value in pairs:
+        lowered = name.strip().lower()
+        if lowered.startswith("$"):
+            canonical = lowered[1:]
+            if canonical not in KNOWN:
+                raise BadRequest(f"The query parameter '{name}' is not supported.")
+        elif version == "beta" and lowered in KNOWN:
+            canonical = lowered
+        else:
+            continue
+        if canonical in out:
+            raise BadRequest(f"The query option '${canonical}' was specified more than once; "
+                             "each may appear only once.")
+        out[canonical] = value
+    return out
+
+
+def parse_options(
+    raw: dict[str, str], entity: EntityType, context: Context, entity_set_name: str
+) -> QueryOptions:
+    """Check every option against ``context`` and the entity type."""
+    opts = QueryOptions(raw=raw)
+    for name in raw:
+        if name in ("search", "expand"):
+            raise BadRequest(f"The query option '${name}' is not supported on the "
+                             f"'{entity_set_name}' entity set.")
+        if name not in ALLOWED[context]:
+            where = {"collection": "a collection", "entity": "a single entity",
+                     "count": "a $count request"}[context]
+            raise BadRequest(f"The query option '${name}' cannot be used on {where}.")
+    if "format" in raw and raw["format"].strip().lower() not in ("json", "application/json"):
+        raise BadRequest(f"The $format '{raw['format']}' is not supported; only json is.")
+    if "top" in raw:
+        opts.top = _integer("top", raw["top"], 1, MAX_TOP)
+    if "skip" in raw:
+        opts.skip = _integer("skip", raw["skip"], 0, MAX_SKIP)
+    if "count" in raw:
+        value = raw["count"].strip().lower()
+        if value not in ("true", "false"):
+            raise BadRequest(f"The $count value '{raw['count']}' is not valid; use true or false.")
+        opts.count = value == "true"
+    if "select" in raw:
+        opts.select = _select(raw["select"], entity)
+    if "orderby" in raw:
+        opts.orderby = _orderby(raw["orderby"], entity)
+    if "skiptoken" in raw:
+        if not raw["skiptoken"]:
+            raise BadRequest("The $skiptoken is empty; follow @odata.nextLink exactly as returned.")
+        opts.skiptoken = raw["skiptoken"]
+    if "filter" in raw:
+        text = raw["filter"]
+        if len(text) > MAX_FILTER_LENGTH:
+            raise BadRequest(f"The $filter is {len(text)} characters long; at most "
+                             f"{MAX_FILTER_LENGTH} are accepted.")
+        if not text.strip():
+            raise BadRequest("The $filter is empty.")
+        from graphsec.odata.filter import parse_filter
+
+        opts.filter = parse_filter(text, entity)
+    return opts
+
+
+def _integer(name: str, text: str, low: int, high: int) -> int:
+    value = text.strip()
+    if not value.isdigit() or len(value) > 12:
+        raise BadRequest(f"The ${name} value '{text}' is not valid; it must be a whole number "
+                         f"from {low} to {high}.")
+    number = int(value)
+    if not low <= number <= high:
+        raise BadRequest(f"The ${name} value {number} is out of range; it must be from {low} "
+                         f"to {high}.")
+    return number
+
+
+def _select(text: str, entity: EntityType) -> tuple[str, ...]:
+    names: list[str] = []
+    for part in text.split(","):
+        item = part.strip()
+        if item == "*":
+            return tuple(p.name for p in entity.properties)
+        if not item:
+            raise BadRequest(f"The $select '{text}' has an empty item.")
+        if "/" in item or "(" in item:
+            raise BadRequest(f"The $select item '{item}' is not supported: select top-level "
+                             "properties by name.")
+        prop = entity.property(item) or entity.property_ci(item)
+        if prop is None:
+            raise BadRequest(f"Could not find a property named '{item}' on type '{entity}' "
+                             "(in $select).")
+        if prop.name not in names:
+            names.append(prop.name)
+    return tuple(names)
+
+
+def _orderby(text: str, entity: EntityType) -> tuple[OrderKey, ...]:
+    keys: list[OrderKey] = []
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) > 8:
+        raise BadRequest("The $orderby has more than 8 keys.")
+    for part in parts:
+        words = part.split()
+        if not words or len(words) > 2:
+            raise BadRequest(f"The $orderby item '{part}' is not valid; use 'property [asc|desc]'.")
+        descending = False
+        if len(words) == 2:
+            direction = words[1].lower()
+            if direction not in ("asc", "desc"):
+                raise BadRequest(f"The $orderby direction '{words[1]}' is not valid; use asc "
+                                 "or desc.")
+            descending = direction == "desc"
+        path = tuple(words[0].split("/"))
+        head = entity.property(path[0]) or entity.property_ci(path[0])
+        if head is None:
+            raise BadRequest(f"Could not find a property named '{path[0]}' on type '{entity}' "
+                             "(in $orderby).")
+        path = (head.name, *path[1:])
+        if any(k.path == path for k in keys):
+            raise BadRequest(f"The $orderby names '{'/'.join(path)}' more than once.")
+        keys.append(OrderKey(path, descending))
+    return tuple(keys)

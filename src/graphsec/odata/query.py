@@ -1,0 +1,36 @@
+"""The typed, bounded description of a list request that the store executes (pure data, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    """One sort key: a property path (``("createdDateTime",)``, ``("vendorInformation", "provider")``)
+    and its direction. Ascending puts nulls first and descending puts them last, on every backend."""
+
+    path: tuple[str, ...]
+    descending: bool = False
+
+    @property
+    def text(self) -> str:
+        return "/".join(self.path) + (" desc" if self.descending else "")
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """What to read from one entity set of one tenant.
+
+    ``order`` always ends with ``id`` so the order is total and keyset paging is exact;
+    ``after`` holds the sort-key values of the last entity of the previous page (a decoded
+    ``$skiptoken``); ``skip`` applies to the first page only.
+    """
+
+    order: tuple[OrderKey, ...]
+    limit: int
+    skip: int = 0
+    after: tuple[Any, ...] | None = None
+    filter: Any = None
+    count: bool = False

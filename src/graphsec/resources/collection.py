@@ -1,0 +1,224 @@
+"""Generic behaviour of an entity set: create, read, list, count, update, delete.
+
+Nothing here is written per entity set; what is truly an entity set's own comes from its schema
+declaration (and, where an entity needs it, a small hook). The tenant of every operation is the
+caller's, taken from the verified token; it is passed to the store on every call.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from graphsec.wire import Response, collection_body, empty, entity_body, json_response, text
+from graphsec.auth.principal import READ, WRITE, Principal
+from graphsec.errors import BadRequest, ErrorDetail, Forbidden, ItemNotFound
+from graphsec.odata.options import QueryOptions
+from graphsec.odata.query import ListQuery, OrderKey
+from graphsec.odata.skiptoken import SkipTokens, fingerprint
+from graphsec.schema.types import EntitySet
+from graphsec.schema.values import ValidationError, check_body, complete, merge, now_datetime
+from graphsec.storage.base import Store
+
+MAX_ID_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as the resource layer sees it."""
+
+    principal: Principal
+    entity_set: EntitySet
+    version: str
+    base_url: str
+    """``scheme://host/version``, for context URLs, nextLinks and Location headers."""
+    path_and_query: tuple[str, dict[str, str]]
+    """The request path (as sent) and its canonical options, to build nextLinks from."""
+    options: QueryOptions
+    prefer: frozenset[str] = frozenset()
+
+    @property
+    def tenant(self) -> str:
+        return self.principal.tenant
+
+    def context(self, suffix: str = "") -> str:
+        select = f"({','.join(self.options.select)})" if self.options.select else ""
+        return f"{self.base_url}/$metadata#security/{self.entity_set.name}{select}{suffix}"
+
+    def item_url(self, entity_id: str) -> str:
+        return f"{self.base_url}/security/{self.entity_set.name}/{quote(entity_id, safe='')}"
+
+
+def invalid_body(exc: ValidationError) -> BadRequest:
+    return BadRequest(
+        str(exc),
+        details=[ErrorDetail("invalidValue", p.message, p.target) for p in exc.problems],
+    )
+
+
+class EntitySetResource:
+    """The operations every entity set supports, on one store."""
+
+    def __init__(self, store: Store, skiptokens: SkipTokens) -> None:
+        self.store = store
+        self.skiptokens = skiptokens
+
+    # -- reading --------------------------------------------------------------------------------
+
+    async def get(self, call: Call, entity_id: str) -> Response:
+        call.principal.require(READ)
+        doc = await self.store.get(call.tenant, call.entity_set.name, entity_id)
+        if doc is None:
+            raise self._not_found(call, entity_id)
+        return json_response(200, entity_body(call.context("/$entity"), self._project(call, doc)))
+
+    async def list(self, call: Call) -> Response:
+        call.principal.require(READ)
+        opts = call.options
+        order = self._order(call)
+        qfp = fingerprint(call.tenant, call.entity_set.name, opts.raw.get("filter", ""),
+                          ",".join(k.text for k in order))
+        after = None
+        if opts.skiptoken is not None:
+            after = self.skiptokens.decode(opts.skiptoken, qfp, len(order))
+        limit = opts.top or call.entity_set.default_page_size
+        query = ListQuery(order=order, limit=limit, skip=0 if after else opts.skip,
+                          after=after, filter=opts.filter, count=opts.count)
+        page = await self.store.list(call.tenant, call.entity_set.name, query)
+        next_link = None
+        if page.next_after is not None:
+            next_link = self._next_link(call, self.skiptokens.encode(qfp, page.next_after))
+        docs = [self._project(call, d) for d in page.docs]
+        return json_response(200, collection_body(call.context(), docs, next_link, page.count))
+
+    async def count(self, call: Call) -> Response:
+        call.principal.require(READ)
+        order = (OrderKey(("id",)),)
+        query = ListQuery(order=order, limit=1, filter=call.options.filter)
+        return text(200, str(await self.store.count(call.tenant, call.entity_set.name, query)))
+
+    def _order(self, call: Call) -> tuple[OrderKey, ...]:
+        keys = call.options.orderby
+        if keys is None:
+            keys = tuple(OrderKey((name,), desc) for name, desc in call.entity_set.default_order)
+        if not any(k.path == ("id",) for k in keys):
+            # id breaks ties, in the direction of the last key so that one index serves both
+            keys = (*keys, OrderKey(("id",), keys[-1].descending if keys else False))
+        return keys
+
+    def _next_link(self, call: Call, token: str) -> str:
+        path, raw = call.path_and_query
+        params = {k: v for k, v in raw.items() if k not in ("skip", "skiptoken")}
+        params["skiptoken"] = token
+        query = "&".join(f"${k}={quote(v, safe=',()/:*')}" for k, v in params.items())
+        return f"{call.base_url.rsplit('/', 1)[0]}{path}?{query}"
+
+    def _project(self, call: Call, doc: bytes) -> bytes:
+        select = call.options.select
+        if not select:
+            return doc
+        data = orjson.loads(doc)
+        names = select if "id" in select else ("id", *select)
+        return orjson.dumps({n: data.get(n) for n in names}, option=orjson.OPT_SORT_KEYS)
+
+    def _not_found(self, call: Call, entity_id: str) -> ItemNotFound:
+        return ItemNotFound(
+            f"No {call.entity_set.entity_type.name} with id '{entity_id}' was found "
+            f"in /security/{call.entity_set.name}."
+        )
+
+    # -- writing --------------------------------------------------------------------------------
+
+    async def create(self, call: Call, body: Any) -> Response:
+        call.principal.require(WRITE)
+        entity = call.entity_set.entity_type
+        try:
+            doc = check_body(entity, body, "create")
+        except ValidationError as exc:
+            raise invalid_body(exc) from None
+        if doc.get("id") is None:
+            doc["id"] = str(uuid.uuid4())
+        self._check_id(doc["id"])
+        tenant = doc.get("azureTenantId") or call.tenant
+        self._check_tenant(call, tenant)
+        doc["azureTenantId"] = call.tenant
+        for stamp in (*call.entity_set.created_stamps, *call.entity_set.modified_stamps):
+            if doc.get(stamp) is None:
+                doc[stamp] = now_datetime()
+        stored = await self.store.create(call.tenant, call.entity_set.name, complete(entity, doc))
+        return json_response(201, entity_body(call.context("/$entity"), stored),
+                             {"Location": call.item_url(doc["id"])})
+
+    async def update(self, call: Call, entity_id: str, body: Any) -> Response:
+        call.principal.require(WRITE)
+        entity = call.entity_set.entity_type
+        try:
+            patch = check_body(entity, body, "patch")
+        except ValidationError as exc:
+            raise invalid_body(exc) from None
+        if "id" in patch and patch["id"] != entity_id:
+            raise BadRequest(f"The id '{patch['id']}' in the body does not match the id "
+                             f"'{entity_id}' in the URL; an entity's id cannot be changed.")
+        patch.pop("id", None)
+        if "azureTenantId" in patch:
+            self._check_tenant(call, patch.pop("azureTenantId"))
+        not_updatable = [k for k in patch if (p := entity.property(k)) and not p.updatable]
+        if not_updatable:
+            raise BadRequest(f"The propert{'y' if len(not_updatable) == 1 else 'ies'} "
+                             f"{', '.join(repr(k) for k in not_updatable)} cannot be updated.")
+
+        for stamp in call.entity_set.modified_stamps:
+            patch.setdefault(stamp, now_datetime())
+
+        def change(stored: dict[str, Any]) -> dict[str, Any]:
+            return complete(entity, merge(entity, stored, patch))
+
+        doc = await self.store.update(call.tenant, call.entity_set.name, entity_id, change)
+        if doc is None:
+            raise self._not_found(call, entity_id)
+        representation = call.entity_set.patch_returns_entity
+        applied: dict[str, str] = {}
+        if "return=minimal" in call.prefer:
+            representation, applied = False, {"Preference-Applied": "return=minimal"}
+        elif "return=representation" in call.prefer:
+            representation = True
+            applied = {"Preference-Applied": "return=representation"}
+        if not representation:
+            return empty(204, applied)
+        return json_response(200, entity_body(call.context("/$entity"), doc), applied)
+
+    async def update_from_body(self, call: Call, body: Any) -> Response:
+        """The seed page's ``PATCH /security/<set>`` form: the entity is named by the body's id."""
+        entity_id = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(entity_id, str) or not entity_id:
+            raise BadRequest(
+                f"PATCH on the collection needs the entity's 'id' in the body; or address the "
+                f"entity itself: PATCH /{call.version}/security/{call.entity_set.name}/{{id}}."
+            )
+        return await self.update(call, entity_id, body)
+
+    async def delete(self, call: Call, entity_id: str) -> Response:
+        call.principal.require(WRITE)
+        if not await self.store.delete(call.tenant, call.entity_set.name, entity_id):
+            raise self._not_found(call, entity_id)
+        return empty(204)
+
+    @staticmethod
+    def _check_id(entity_id: str) -> None:
+        if not entity_id.strip() or len(entity_id) > MAX_ID_LENGTH:
+            raise BadRequest(f"Property 'id' must be a non-blank string of at most "
+                             f"{MAX_ID_LENGTH} characters.")
+        if any(ord(ch) < 32 for ch in entity_id):
+            raise BadRequest("Property 'id' cannot contain control characters.")
+
+    @staticmethod
+    def _check_tenant(call: Call, tenant: Any) -> None:
+        if tenant != call.tenant:
+            raise Forbidden(
+                f"The caller's tenant is '{call.tenant}'; data of tenant '{tenant}' cannot be "
+                "written with this token (azureTenantId must be the caller's own tenant)."
+            )

@@ -1,0 +1,167 @@
+"""The Graph contract's type system as plain data.
+
+Every entity set graphsec serves is described by these classes; validation, storage columns,
+query compilation and rendering are all driven from the description, never written per entity.
+This module imports nothing of graphsec's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Literal
+
+PrimitiveName = Literal[
+    "Edm.String",
+    "Edm.Int32",
+    "Edm.Int64",
+    "Edm.Double",
+    "Edm.Boolean",
+    "Edm.DateTimeOffset",
+    "Edm.Guid",
+]
+
+
+@dataclass(frozen=True)
+class Primitive:
+    """An Edm primitive type such as ``Edm.Double``."""
+
+    name: PrimitiveName
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class EnumType:
+    """An OData enumeration; JSON carries the member name as a string."""
+
+    name: str
+    members: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"microsoft.graph.{self.name}"
+
+
+@dataclass(frozen=True)
+class ComplexType:
+    """A structured value without identity. Open types keep properties they do not declare."""
+
+    name: str
+    properties: tuple[Property, ...]
+    open: bool = False
+
+    def __str__(self) -> str:
+        return f"microsoft.graph.{self.name}"
+
+    def property(self, name: str) -> Property | None:
+        """The declared property called ``name`` (exact spelling), or None."""
+        for prop in self.properties:
+            if prop.name == name:
+                return prop
+        return None
+
+
+@dataclass(frozen=True)
+class Collection:
+    """``Collection(T)``: a JSON array whose items are of ``item``; never null, possibly empty."""
+
+    item: Primitive | EnumType | ComplexType
+
+    def __str__(self) -> str:
+        return f"Collection({self.item})"
+
+
+EdmType = Primitive | EnumType | ComplexType | Collection
+
+
+@dataclass(frozen=True)
+class Property:
+    """A declared property. ``updatable`` False means a PATCH naming it is refused."""
+
+    name: str
+    type: EdmType
+    nullable: bool = True
+    updatable: bool = True
+
+    @property
+    def is_scalar(self) -> bool:
+        """True for primitive and enum properties: the ones stored in typed, indexed columns."""
+        return isinstance(self.type, Primitive | EnumType)
+
+
+@dataclass(frozen=True)
+class EntityType:
+    """An entity type deriving from ``graph.entity`` (key ``id``: a non-null Edm.String).
+
+    ``patch_extras`` names dynamic properties that a PATCH of this open entity may carry beside
+    the declared ones (the control-profile state fields); any other unknown top-level property
+    is refused so that typos are caught (graphsec's decision 1).
+    """
+
+    name: str
+    properties: tuple[Property, ...]
+    open: bool = True
+    patch_extras: tuple[Property, ...] = ()
+
+    def __str__(self) -> str:
+        return f"microsoft.graph.{self.name}"
+
+    def property(self, name: str) -> Property | None:
+        """The declared property called ``name`` (exact spelling), or None."""
+        return self._by_name.get(name)
+
+    def property_ci(self, name: str) -> Property | None:
+        """The declared property whose name matches ``name`` ignoring case, or None."""
+        return self._by_lower.get(name.lower())
+
+    @cached_property
+    def _by_name(self) -> dict[str, Property]:
+        return {p.name: p for p in self.properties}
+
+    @cached_property
+    def _by_lower(self) -> dict[str, Property]:
+        return {p.name.lower(): p for p in self.properties}
+
+
+SortKey = tuple[str, bool]
+"""A default sort key: (property name, descending)."""
+
+
+@dataclass(frozen=True)
+class EntitySet:
+    """A collection under the ``security`` singleton, e.g. ``secureScores``.
+
+    ``patch_returns_entity``: whether a PATCH without a ``Prefer`` header answers 200 with the
+    entity (the secureScore seed page) or 204 (Graph's documented rule elsewhere).
+    ``collection_patch``: whether ``PATCH /security/<set>`` with an ``id`` in the body is accepted
+    (the secureScore seed page's form).
+    """
+
+    name: str
+    entity_type: EntityType
+    table: str
+    versions: frozenset[str] = frozenset({"v1.0", "beta"})
+    default_order: tuple[SortKey, ...] = (("id", False),)
+    default_page_size: int = 100
+    patch_returns_entity: bool = False
+    collection_patch: bool = False
+    extra_index: tuple[tuple[str, ...], ...] = field(default=())
+    created_stamps: tuple[str, ...] = ()
+    """DateTimeOffset properties set to now on create when the body leaves them out."""
+    modified_stamps: tuple[str, ...] = ()
+    """DateTimeOffset properties set to now on create and on every PATCH that leaves them out."""
+
+    @property
+    def type_name(self) -> str:
+        """The qualified entity type name, as in ``#microsoft.graph.secureScore``."""
+        return str(self.entity_type)
+
+
+STRING = Primitive("Edm.String")
+INT32 = Primitive("Edm.Int32")
+INT64 = Primitive("Edm.Int64")
+DOUBLE = Primitive("Edm.Double")
+BOOLEAN = Primitive("Edm.Boolean")
+DATETIME = Primitive("Edm.DateTimeOffset")
+GUID = Primitive("Edm.Guid")

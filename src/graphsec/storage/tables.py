@@ -1,0 +1,99 @@
+"""Tables derived from the schema: one per entity set, with SQLAlchemy Core metadata.
+
+Each row holds the tenant, the id, one typed column per scalar property (DateTimeOffset as 100 ns
+ticks since 1970 so that it sorts and compares exactly, at the precision the client sent) and
+``doc``, the whole entity as canonical JSON text, which is what responses are made from. Nested
+collections and complex values live only in ``doc`` and are queried with the database's JSON
+functions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeEngine
+
+from graphsec.schema.types import EntitySet, EnumType, Primitive, Property
+from graphsec.schema.values import parse_datetime
+
+_SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def column_name(prop_name: str) -> str:
+    """``createdDateTime`` → ``created_date_time``."""
+    return _SNAKE.sub("_", prop_name).lower()
+
+
+def _sql_type(prop: Property) -> TypeEngine[Any]:
+    t = prop.type
+    if isinstance(t, EnumType):
+        return Text()
+    assert isinstance(t, Primitive)
+    return {
+        "Edm.String": Text(),
+        "Edm.Guid": Text(),
+        "Edm.Int32": Integer(),
+        "Edm.Int64": BigInteger(),
+        "Edm.Double": Float(),
+        "Edm.Boolean": Boolean(),
+        "Edm.DateTimeOffset": BigInteger(),
+    }[t.name]
+
+
+@dataclass(frozen=True)
+class EntityTable:
+    """An entity set's table and how its scalar properties map to columns."""
+
+    entity_set: EntitySet
+    table: Table
+    scalar: tuple[Property, ...]
+    """The scalar properties other than ``id``, in column order."""
+
+    def column_values(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """The typed column values of a (validated, complete) document."""
+        out: dict[str, Any] = {}
+        for prop in self.scalar:
+            value = doc.get(prop.name)
+            if value is not None and isinstance(prop.type, Primitive):
+                if prop.type.name == "Edm.DateTimeOffset":
+                    value = parse_datetime(value).ticks
+            out[column_name(prop.name)] = value
+        return out
+
+
+def build_tables(entity_sets: tuple[EntitySet, ...]) -> tuple[MetaData, dict[str, EntityTable]]:
+    """Declare one table per entity set, with the indexes the default order needs."""
+    metadata = MetaData()
+    tables: dict[str, EntityTable] = {}
+    for es in entity_sets:
+        scalar = tuple(p for p in es.entity_type.properties if p.is_scalar and p.name != "id")
+        columns = [
+            Column("tenant_id", Text(), nullable=False),
+            Column("id", Text(), nullable=False),
+            *(Column(column_name(p.name), _sql_type(p), nullable=True) for p in scalar),
+            Column("doc", Text(), nullable=False),
+        ]
+        table = Table(es.table, metadata, *columns, PrimaryKeyConstraint("tenant_id", "id"))
+        order_cols = [column_name(name) for name, _ in es.default_order]
+        if order_cols != ["id"]:
+            Index(f"ix_{es.table}_default_order", table.c.tenant_id,
+                  *(table.c[c] for c in order_cols))
+        for extra in es.extra_index:
+            Index(f"ix_{es.table}_{'_'.join(extra)}", table.c.tenant_id,
+                  *(table.c[column_name(c)] for c in extra))
+        tables[es.name] = EntityTable(es, table, scalar)
+    return metadata, tables

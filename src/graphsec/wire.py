@@ -1,0 +1,83 @@
+"""The wire format: the one JSON renderer and the one error renderer (a leaf module).
+
+Stored documents are canonical JSON already; entity and list bodies are spliced together from
+them rather than parsed and encoded again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+
+from graphsec.errors import GraphError
+
+GRAPH_JSON = (
+    "application/json;odata.metadata=minimal;odata.streaming=true;"
+    "IEEE754Compatible=false;charset=utf-8"
+)
+
+
+@dataclass
+class Response:
+    """What a handler answers: status, body and headers (the HTTP layer adds the common ones)."""
+
+    status: int
+    body: bytes = b""
+    content_type: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_json(self) -> bool:
+        return self.content_type == GRAPH_JSON
+
+
+def json_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
+    return Response(status, body, GRAPH_JSON, headers or {})
+
+
+def empty(status: int = 204, headers: dict[str, str] | None = None) -> Response:
+    return Response(status, b"", None, headers or {})
+
+
+def text(status: int, body: str) -> Response:
+    return Response(status, body.encode(), "text/plain;charset=utf-8")
+
+
+def entity_body(context: str, doc: bytes) -> bytes:
+    """``{"@odata.context": …, <the entity's properties>}`` without re-encoding the entity."""
+    head = b'{"@odata.context":' + orjson.dumps(context)
+    return head + b"}" if doc == b"{}" else head + b"," + doc[1:]
+
+
+def collection_body(
+    context: str, docs: list[bytes], next_link: str | None, count: int | None
+) -> bytes:
+    """``{"@odata.context", "@odata.count"?, "value": [...], "@odata.nextLink"?}``, spliced."""
+    parts = [b'{"@odata.context":', orjson.dumps(context)]
+    if count is not None:
+        parts += [b',"@odata.count":', str(count).encode()]
+    parts += [b',"value":[', b",".join(docs), b"]"]
+    if next_link is not None:
+        parts += [b',"@odata.nextLink":', orjson.dumps(next_link)]
+    parts.append(b"}")
+    return b"".join(parts)
+
+
+def error_response(error: GraphError, request_id: str, client_request_id: str) -> Response:
+    """Graph's error body: ``{"error": {"code", "message", "innerError": {…}, "details"?}}``."""
+    body: dict[str, object] = {
+        "code": error.code,
+        "message": error.message,
+        "innerError": {
+            "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            "request-id": request_id,
+            "client-request-id": client_request_id,
+        },
+    }
+    if error.details:
+        body["details"] = [
+            {"code": d.code, "message": d.message, "target": d.target} for d in error.details
+        ]
+    return json_response(error.status, orjson.dumps({"error": body}), dict(error.headers))
