@@ -16,7 +16,7 @@ from graphsec.storage.sqlite import SQLiteStore
 
 def _settings(**flags: object) -> Settings:
     try:
-        return Settings.from_env(**flags)
+        return Settings.from_env(None, **flags)
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
 

@@ -31,8 +31,13 @@ CLOCK_SKEW_SECONDS = 30
 class TrustedIssuer(Protocol):
     """An issuer whose tokens graphsec accepts."""
 
-    issuer: str
-    audiences: Sequence[str]
+    @property
+    def issuer(self) -> str:
+        """The ``iss`` value this issuer's tokens carry."""
+
+    @property
+    def audiences(self) -> Sequence[str]:
+        """The ``aud`` values accepted from this issuer."""
 
     def key_for(self, kid: str | None) -> rsa.RSAPublicKey | None:
         """The public key for ``kid``, or None when the issuer has no such key."""

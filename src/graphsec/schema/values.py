@@ -49,7 +49,8 @@ class ValidationError(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         first = problems[0].message
-        more = f" ({len(problems) - 1} more problem(s) in the request body)" if len(problems) > 1 else ""
+        others = [p.target for p in problems[1:]]
+        more = f" Also invalid: {', '.join(repr(t) for t in others)}." if others else ""
         super().__init__(first + more)
 
 
@@ -159,7 +160,7 @@ class _Checker:
                 self.fail(target, f"Invalid value for property '{target}': {_type_is(value, edm)}; "
                                   "a collection must be a JSON array.")
                 return None
-            out = []
+            out: list[Any] = []
             for i, item in enumerate(value):
                 path = f"{target}[{i}]"
                 if item is None and isinstance(edm.item, Primitive | EnumType):

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Select, bindparam, create_engine, delete, insert, select, update
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Dialect
 
 from graphsec.errors import Conflict
 from graphsec.odata.query import ListQuery
@@ -40,7 +41,7 @@ def encode_doc(doc: dict[str, Any]) -> bytes:
 class _Compiled:
     __slots__ = ("names", "sql")
 
-    def __init__(self, stmt: Any, dialect: sqlite_dialect.dialect) -> None:
+    def __init__(self, stmt: Any, dialect: Dialect) -> None:
         compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
         self.sql: str = compiled.string
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())

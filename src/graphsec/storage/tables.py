@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-from graphsec.schema.types import EntitySet, EnumType, Primitive, Property
+from graphsec.schema.types import DATETIME, EntitySet, EnumType, Primitive, Property
 from graphsec.schema.values import parse_datetime
 
 _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
@@ -43,7 +43,7 @@ def _sql_type(prop: Property) -> TypeEngine[Any]:
     if isinstance(t, EnumType):
         return Text()
     assert isinstance(t, Primitive)
-    return {
+    types: dict[str, TypeEngine[Any]] = {
         "Edm.String": Text(),
         "Edm.Guid": Text(),
         "Edm.Int32": Integer(),
@@ -51,7 +51,8 @@ def _sql_type(prop: Property) -> TypeEngine[Any]:
         "Edm.Double": Float(),
         "Edm.Boolean": Boolean(),
         "Edm.DateTimeOffset": BigInteger(),
-    }[t.name]
+    }
+    return types[t.name]
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,8 @@ class EntityTable:
         out: dict[str, Any] = {}
         for prop in self.scalar:
             value = doc.get(prop.name)
-            if value is not None and isinstance(prop.type, Primitive):
-                if prop.type.name == "Edm.DateTimeOffset":
-                    value = parse_datetime(value).ticks
+            if value is not None and prop.type == DATETIME:
+                value = parse_datetime(value).ticks
             out[column_name(prop.name)] = value
         return out
 
