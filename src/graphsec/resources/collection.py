@@ -14,7 +14,6 @@ from urllib.parse import quote
 
 import orjson
 
-from graphsec.wire import Response, collection_body, empty, entity_body, json_response, text
 from graphsec.auth.principal import READ, WRITE, Principal
 from graphsec.errors import BadRequest, ErrorDetail, Forbidden, ItemNotFound
 from graphsec.odata.options import QueryOptions
@@ -23,6 +22,7 @@ from graphsec.odata.skiptoken import SkipTokens, fingerprint
 from graphsec.schema.types import EntitySet
 from graphsec.schema.values import ValidationError, check_body, complete, merge, now_datetime
 from graphsec.storage.base import Store
+from graphsec.wire import Response, collection_body, empty, entity_body, json_response, text
 
 MAX_ID_LENGTH = 512
 
