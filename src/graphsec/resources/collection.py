@@ -21,6 +21,7 @@ from graphsec.odata.query import ListQuery, OrderKey
 from graphsec.odata.skiptoken import SkipTokens, fingerprint
 from graphsec.schema.types import EntitySet
 from graphsec.schema.values import ValidationError, check_body, complete, merge, now_datetime
+from graphsec.resources.rules import UPDATE_RULES
 from graphsec.storage.base import Store
 from graphsec.wire import Response, collection_body, empty, entity_body, json_response, text
 
@@ -146,9 +147,10 @@ class EntitySetResource:
         tenant = doc.get("azureTenantId") or call.tenant
         self._check_tenant(call, tenant)
         doc["azureTenantId"] = call.tenant
-        for stamp in (*call.entity_set.created_stamps, *call.entity_set.modified_stamps):
+        now = now_datetime()
+        for stamp in call.entity_set.created_stamps:
             if doc.get(stamp) is None:
-                doc[stamp] = now_datetime()
+                doc[stamp] = now
         stored = await self.store.create(call.tenant, call.entity_set.name, complete(entity, doc))
         return json_response(201, entity_body(call.context("/$entity"), stored),
                              {"Location": call.item_url(doc["id"])})
@@ -168,14 +170,23 @@ class EntitySetResource:
             self._check_tenant(call, patch.pop("azureTenantId"))
         not_updatable = [k for k in patch if (p := entity.property(k)) and not p.updatable]
         if not_updatable:
-            raise BadRequest(f"The propert{'y' if len(not_updatable) == 1 else 'ies'} "
-                             f"{', '.join(repr(k) for k in not_updatable)} cannot be updated.")
+            can = [p.name for p in (*entity.properties, *entity.patch_extras) if p.updatable]
+            raise BadRequest(
+                f"The propert{'y' if len(not_updatable) == 1 else 'ies'} "
+                f"{', '.join(repr(k) for k in not_updatable)} of '{entity}' cannot be updated "
+                f"(not updatable); a PATCH may change: {', '.join(can)}."
+            )
 
         for stamp in call.entity_set.modified_stamps:
-            patch.setdefault(stamp, now_datetime())
+            patch[stamp] = now_datetime()
+        rule = UPDATE_RULES.get(call.entity_set.name)
+        derive = rule(call.principal, patch) if rule else None
 
         def change(stored: dict[str, Any]) -> dict[str, Any]:
-            return complete(entity, merge(entity, stored, patch))
+            new = merge(entity, stored, patch)
+            if derive is not None:
+                new.update(derive(stored))
+            return complete(entity, new)
 
         doc = await self.store.update(call.tenant, call.entity_set.name, entity_id, change)
         if doc is None:

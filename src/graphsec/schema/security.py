@@ -8,6 +8,7 @@ the open complex types and are stored as sent.
 from __future__ import annotations
 
 from graphsec.schema.types import (
+    BOOLEAN,
     DATETIME,
     DOUBLE,
     INT32,
@@ -16,6 +17,8 @@ from graphsec.schema.types import (
     ComplexType,
     EntitySet,
     EntityType,
+    EdmType,
+    EnumType,
     Property,
 )
 
@@ -76,5 +79,131 @@ SECURE_SCORES = EntitySet(
     created_stamps=("createdDateTime",),
 )
 
-ENTITY_SETS: tuple[EntitySet, ...] = (SECURE_SCORES,)
+CERTIFICATION_CONTROL = ComplexType(
+    "certificationControl", (Property("name", STRING), Property("url", STRING)), open=True
+)
+
+COMPLIANCE_INFORMATION = ComplexType(
+    "complianceInformation",
+    (
+        Property("certificationControls", Collection(CERTIFICATION_CONTROL)),
+        Property("certificationName", STRING),
+    ),
+    open=True,
+)
+
+SECURE_SCORE_CONTROL_STATE_UPDATE = ComplexType(
+    "secureScoreControlStateUpdate",
+    (
+        Property("assignedTo", STRING),
+        Property("comment", STRING),
+        Property("state", STRING),
+        Property("updatedBy", STRING),
+        Property("updatedDateTime", DATETIME),
+    ),
+    open=False,
+)
+
+CONTROL_STATES = ("Default", "Ignored", "ThirdParty", "Reviewed")
+"""The documented values of ``secureScoreControlStateUpdate.state`` (an Edm.String)."""
+
+
+def _catalogue(name: str, edm: EdmType) -> Property:
+    """A control-profile property that is loaded with the catalogue and not changed by PATCH."""
+    return Property(name, edm, updatable=False)
+
+
+SECURE_SCORE_CONTROL_PROFILE = EntityType(
+    "secureScoreControlProfile",
+    (
+        Property("id", STRING, nullable=False, updatable=False),
+        _catalogue("actionType", STRING),
+        _catalogue("actionUrl", STRING),
+        Property("azureTenantId", STRING, nullable=False, updatable=False),
+        _catalogue("complianceInformation", Collection(COMPLIANCE_INFORMATION)),
+        _catalogue("controlCategory", STRING),
+        _catalogue("controlStateUpdates", Collection(SECURE_SCORE_CONTROL_STATE_UPDATE)),
+        _catalogue("deprecated", BOOLEAN),
+        _catalogue("implementationCost", STRING),
+        _catalogue("lastModifiedDateTime", DATETIME),
+        _catalogue("maxScore", DOUBLE),
+        _catalogue("rank", INT32),
+        _catalogue("remediation", STRING),
+        _catalogue("remediationImpact", STRING),
+        _catalogue("service", STRING),
+        _catalogue("threats", Collection(STRING)),
+        _catalogue("tier", STRING),
+        _catalogue("title", STRING),
+        _catalogue("userImpact", STRING),
+        Property("vendorInformation", SECURITY_VENDOR_INFORMATION),
+    ),
+    open=True,
+    # Graph's update body carries the new state as dynamic properties of the open entity
+    patch_extras=(
+        Property("assignedTo", STRING),
+        Property("comment", STRING),
+        Property("state", STRING, nullable=False),
+    ),
+)
+
+SECURE_SCORE_CONTROL_PROFILES = EntitySet(
+    name="secureScoreControlProfiles",
+    entity_type=SECURE_SCORE_CONTROL_PROFILE,
+    table="secure_score_control_profiles",
+    default_order=(("rank", False), ("id", False)),
+    default_page_size=250,
+    modified_stamps=("lastModifiedDateTime",),
+)
+
+ACCOUNT_STATUS = EnumType(
+    "accountStatus", ("unknown", "staged", "active", "suspended", "deleted", "unknownFutureValue")
+)
+
+USER_ACCOUNT = ComplexType(
+    "userAccount",
+    (
+        Property("displayName", STRING),
+        Property("lastSeenDateTime", DATETIME),
+        Property("riskScore", STRING),
+        Property("service", STRING),
+        Property("signinName", STRING),
+        Property("status", ACCOUNT_STATUS),
+    ),
+    open=False,
+)
+
+USER_SECURITY_PROFILE = EntityType(
+    "userSecurityProfile",
+    (
+        Property("id", STRING, nullable=False, updatable=False),
+        Property("accounts", Collection(USER_ACCOUNT), updatable=False),
+        Property("azureSubscriptionId", STRING, updatable=False),
+        Property("azureTenantId", STRING, nullable=False, updatable=False),
+        Property("createdDateTime", DATETIME, updatable=False),
+        Property("displayName", STRING, updatable=False),
+        Property("lastModifiedDateTime", DATETIME, updatable=False),
+        Property("riskScore", STRING, updatable=False),
+        Property("tags", Collection(STRING)),
+        Property("userPrincipalName", STRING, updatable=False),
+        Property("vendorInformation", SECURITY_VENDOR_INFORMATION),
+    ),
+    open=True,
+)
+
+USER_SECURITY_PROFILES = EntitySet(
+    name="userSecurityProfiles",
+    entity_type=USER_SECURITY_PROFILE,
+    table="user_security_profiles",
+    versions=frozenset({"beta"}),
+    default_order=(("createdDateTime", True), ("id", False)),
+    default_page_size=100,
+    created_stamps=("createdDateTime", "lastModifiedDateTime"),
+    modified_stamps=("lastModifiedDateTime",),
+)
+
+ENTITY_SETS: tuple[EntitySet, ...] = (
+    SECURE_SCORES,
+    SECURE_SCORE_CONTROL_PROFILES,
+    USER_SECURITY_PROFILES,
+)
 """Every entity set graphsec serves, in the order ``$metadata`` lists them."""

@@ -150,7 +150,7 @@ class EntitySet:
     created_stamps: tuple[str, ...] = ()
     """DateTimeOffset properties set to now on create when the body leaves them out."""
     modified_stamps: tuple[str, ...] = ()
-    """DateTimeOffset properties set to now on create and on every PATCH that leaves them out."""
+    """DateTimeOffset properties set to now by every PATCH."""
 
     @property
     def type_name(self) -> str:
