@@ -1,8 +1,19 @@
-"""Fixtures shared by the whole suite: an app on a fresh GRAPHSEC_HOME and tokens for it."""
+"""Fixtures shared by the whole suite: an app on a fresh GRAPHSEC_HOME and tokens for it.
+
+Every test that uses ``settings`` (and so ``client``) runs once per backend: SQLite (a new file
+per test) and PostgreSQL (one database created for the session, migrated with Alembic, emptied
+before each test, dropped at the end). PostgreSQL tests are skipped with a visible reason when no
+server answers, except on CI (``CI=true``), where that is a failure. ``--backend sqlite`` or
+``--backend postgresql`` narrows the run.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -19,14 +30,82 @@ RW = "SecurityEvents.ReadWrite.All"
 RO = "SecurityEvents.Read.All"
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "home"
+PG_ADMIN_URL = os.environ.get("GRAPHSEC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = ("sqlite", "postgresql")
+TABLES = ("secure_scores", "secure_score_control_profiles", "user_security_profiles")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--backend", choices=("all", *BACKENDS), default="all",
+                     help="run the database-backed tests on this backend only")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--backend")
+        backends = BACKENDS if chosen == "all" else (chosen,)
+        metafunc.parametrize("backend", backends, scope="session")
+
+
+async def _pg(sql: list[str], url: str = PG_ADMIN_URL) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        for statement in sql:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session (dropped afterwards)."""
+    from graphsec.storage import migrate
+
+    name = f"graphsec_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_pg([f"CREATE DATABASE {name}"]))
+    except (OSError, asyncio.TimeoutError) as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL must be up on CI ({PG_ADMIN_URL}): {exc}")
+        pytest.skip(f"no PostgreSQL server answers at {PG_ADMIN_URL}: {exc}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_pg([f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"]))
+
+
+@pytest.fixture(scope="session")
+def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home with a signing key and a migrated SQLite file, made once and copied per test
+    (RSA key generation and migrations are the slow part of a test's set-up)."""
+    from graphsec.auth.keys import load_or_create
+    from graphsec.storage import migrate
+
+    template = tmp_path_factory.mktemp("template") / "home"
+    load_or_create(template)
+    migrate.upgrade(f"sqlite:///{template / 'graphsec.db'}")
+    return template
 
 
 @pytest.fixture
-def settings(home: Path) -> Settings:
-    return Settings.from_env({"GRAPHSEC_HOME": str(home)})
+def home(tmp_path: Path, _template: Path) -> Path:
+    home = tmp_path / "home"
+    shutil.copytree(_template, home)
+    return home
+
+
+@pytest.fixture
+def settings(home: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
+    env = {"GRAPHSEC_HOME": str(home)}
+    if backend == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        asyncio.run(_pg([f"TRUNCATE {', '.join(TABLES)}"], url))
+        env["GRAPHSEC_DATABASE_URL"] = url
+    return Settings.from_env(env)
 
 
 @pytest.fixture

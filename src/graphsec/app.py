@@ -10,13 +10,24 @@ from graphsec.config import Settings
 from graphsec.odata.skiptoken import SkipTokens
 from graphsec.resources.collection import EntitySetResource
 from graphsec.schema.security import ENTITY_SETS
-from graphsec.storage.sqlite import SQLiteStore
+from graphsec.storage.base import Store
+
+
+def create_store(settings: Settings) -> Store:
+    """The store ``settings.database_url`` names (not opened yet)."""
+    if settings.backend == "postgresql":
+        from graphsec.storage.postgres import PostgresStore
+
+        return PostgresStore(settings.database_url, settings.pool_size, ENTITY_SETS)
+    from graphsec.storage.sqlite import SQLiteStore
+
+    return SQLiteStore(settings.sqlite_path(), ENTITY_SETS)
 
 
 def create_app(settings: Settings) -> GraphApp:
     """Build the ASGI application for ``settings``; the store opens on startup."""
     key = load_or_create(settings.home)
-    store = SQLiteStore(settings.sqlite_path(), ENTITY_SETS)
+    store = create_store(settings)
     return GraphApp(
         router=Router(ENTITY_SETS),
         verifier=TokenVerifier([LocalIssuer(key)]),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 
@@ -11,7 +10,7 @@ import click
 from graphsec.auth.keys import load_or_create
 from graphsec.auth.tokens import LocalIssuer
 from graphsec.config import Settings, SettingsError
-from graphsec.storage.sqlite import SQLiteStore
+from graphsec.storage import migrate
 
 
 def _settings(**flags: object) -> Settings:
@@ -33,20 +32,22 @@ def main() -> None:
 @click.option("--database", "database_url", default=None,
               help="Database URL (default sqlite:///$GRAPHSEC_HOME/graphsec.db).")
 @click.option("--workers", type=int, default=None, help="Worker processes (default 1).")
+@click.option("--pool-size", type=int, default=None,
+              help="PostgreSQL connections per worker (default 10; GRAPHSEC_DB_POOL_SIZE).")
 def serve(host: str | None, port: int | None, database_url: str | None,
-          workers: int | None) -> None:
+          workers: int | None, pool_size: int | None) -> None:
     """Run the server (granian, ASGI)."""
     from granian import Granian
     from granian.constants import Interfaces
 
-    settings = _settings(host=host, port=port, database_url=database_url, workers=workers)
+    settings = _settings(host=host, port=port, database_url=database_url, workers=workers,
+                         pool_size=pool_size)
     os.environ.update(settings.environ())
     load_or_create(settings.home)  # one key for every worker, created before they start
-    store = SQLiteStore(settings.sqlite_path())
-    asyncio.run(store.open())  # schema in place before workers race for it
-    asyncio.run(store.close())
+    _prepare_database(settings)
+    where = settings.sqlite_path() if settings.backend == "sqlite" else _redacted(settings)
     click.echo(f"graphsec: http://{settings.host}:{settings.port}/v1.0 and /beta, "
-               f"data in {settings.sqlite_path()}", err=True)
+               f"data in {where}", err=True)
     Granian(
         target="graphsec.app:app_from_env",
         factory=True,
@@ -56,6 +57,64 @@ def serve(host: str | None, port: int | None, database_url: str | None,
         workers=settings.workers,
         log_access=False,
     ).serve()
+
+
+def _redacted(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+def _prepare_database(settings: Settings) -> None:
+    """SQLite upgrades itself; a PostgreSQL schema that is behind stops the server."""
+    try:
+        revision = migrate.current(settings.database_url)
+    except Exception as exc:
+        raise click.ClickException(f"cannot reach the database {_redacted(settings)}: {exc}") from None
+    if revision == migrate.head():
+        return
+    if settings.backend == "sqlite":
+        settings.sqlite_path().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        migrate.upgrade(settings.database_url)
+        return
+    raise click.ClickException(
+        f"the database schema is at revision {revision or '(none)'}; this graphsec needs "
+        f"{migrate.head()}. Run: graphsec db upgrade --database {_redacted(settings)}"
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database schema migrations."""
+
+
+_database_option = click.option("--database", "database_url", default=None,
+                                 help="Database URL (default: GRAPHSEC_DATABASE_URL, else the "
+                                      "SQLite file in GRAPHSEC_HOME).")
+
+
+@db.command()
+@_database_option
+def upgrade(database_url: str | None) -> None:
+    """Bring the schema to the newest revision (creates it in an empty database)."""
+    settings = _settings(database_url=database_url)
+    if settings.backend == "sqlite":
+        settings.sqlite_path().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    migrate.upgrade(settings.database_url)
+    click.echo(f"{_redacted(settings)}: at revision {migrate.head()}")
+
+
+@db.command()
+@_database_option
+def current(database_url: str | None) -> None:
+    """Print the schema revision of the database, and whether it is the newest."""
+    settings = _settings(database_url=database_url)
+    try:
+        revision = migrate.current(settings.database_url)
+    except Exception as exc:
+        raise click.ClickException(f"cannot read {_redacted(settings)}: {exc}") from None
+    state = "(head)" if revision == migrate.head() else f"(behind; head is {migrate.head()})"
+    click.echo(f"{revision or '(none)'} {state}")
 
 
 @main.command()

@@ -34,6 +34,8 @@ class Settings:
     port: int = 8000
     workers: int = 1
     max_body_bytes: int = DEFAULT_MAX_BODY
+    pool_size: int = 10
+    """PostgreSQL connections per worker process (``GRAPHSEC_DB_POOL_SIZE``)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -44,11 +46,10 @@ class Settings:
         if overrides.get("home") is not None:
             home = Path(str(overrides["home"])).expanduser().absolute()
         database_url = env.get("GRAPHSEC_DATABASE_URL") or f"sqlite:///{home / 'graphsec.db'}"
-        try:
-            max_body = int(env.get("GRAPHSEC_MAX_BODY_BYTES") or DEFAULT_MAX_BODY)
-        except ValueError:
-            raise SettingsError("GRAPHSEC_MAX_BODY_BYTES must be a whole number of bytes") from None
-        settings = cls(home=home, database_url=database_url, max_body_bytes=max_body)
+        max_body = _whole(env, "GRAPHSEC_MAX_BODY_BYTES", DEFAULT_MAX_BODY)
+        pool_size = _whole(env, "GRAPHSEC_DB_POOL_SIZE", 10)
+        settings = cls(home=home, database_url=database_url, max_body_bytes=max_body,
+                       pool_size=pool_size)
         given = {k: v for k, v in overrides.items() if v is not None and k != "home"}
         settings = replace(settings, **given)  # type: ignore[arg-type]
         settings.validate()
@@ -61,15 +62,24 @@ class Settings:
             raise SettingsError("--workers must be at least 1")
         if self.max_body_bytes < 1024:
             raise SettingsError("GRAPHSEC_MAX_BODY_BYTES must be at least 1024")
-        self.sqlite_path()  # raises for an unsupported URL
+        if not 1 <= self.pool_size <= 1000:
+            raise SettingsError("GRAPHSEC_DB_POOL_SIZE must be from 1 to 1000")
+        if self.backend == "sqlite":
+            self.sqlite_path()  # raises for a URL that names no file
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``, from the database URL's scheme."""
+        scheme = urlparse(self.database_url).scheme
+        if scheme == "sqlite":
+            return "sqlite"
+        if scheme in ("postgresql", "postgres"):
+            return "postgresql"
+        raise SettingsError(f"unsupported database URL '{self.database_url}': use "
+                            "sqlite:///path/to/file.db or postgresql://user@host:5432/db")
 
     def sqlite_path(self) -> Path:
         """The SQLite file named by ``database_url``."""
-        parsed = urlparse(self.database_url)
-        if parsed.scheme != "sqlite":
-            raise SettingsError(
-                f"unsupported database URL '{self.database_url}': use sqlite:///path/to/file.db"
-            )
         if not self.database_url.startswith("sqlite:///"):
             raise SettingsError(
                 f"unsupported database URL '{self.database_url}': use sqlite:///path/to/file.db"
@@ -85,4 +95,12 @@ class Settings:
             "GRAPHSEC_HOME": str(self.home),
             "GRAPHSEC_DATABASE_URL": self.database_url,
             "GRAPHSEC_MAX_BODY_BYTES": str(self.max_body_bytes),
+            "GRAPHSEC_DB_POOL_SIZE": str(self.pool_size),
         }
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    try:
+        return int(env.get(name) or default)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number") from None

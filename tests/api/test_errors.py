@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import httpx
@@ -110,10 +111,8 @@ async def test_json_content_type_with_parameters_is_accepted(
     assert r.status_code == 201
 
 
-async def test_body_over_the_limit_is_413(home: object, rw: dict[str, str],
-                                          settings: Settings) -> None:
-    small = Settings.from_env({"GRAPHSEC_HOME": str(settings.home),
-                               "GRAPHSEC_MAX_BODY_BYTES": "2048"})
+async def test_body_over_the_limit_is_413(rw: dict[str, str], settings: Settings) -> None:
+    small = dataclasses.replace(settings, max_body_bytes=2048)
     async for c in _client(small):
         big = score(enabledServices=["x" * 100] * 30)
         r = await c.post(URL, json=big, headers=rw)

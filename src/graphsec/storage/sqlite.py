@@ -18,36 +18,26 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, bindparam, create_engine, delete, insert, select, update
+from sqlalchemy import Select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.engine import Dialect
 
 from graphsec.errors import Conflict
 from graphsec.odata.query import ListQuery
 from graphsec.schema.security import ENTITY_SETS
 from graphsec.schema.types import EntitySet
+from graphsec.storage import migrate
 from graphsec.storage.base import Change, Page
 from graphsec.storage.listing import count_statement, list_statement
-from graphsec.storage.tables import EntityTable, build_tables
+from graphsec.storage.sqlbase import (
+    Compiled,
+    compile_with_params,
+    encode_doc,
+    fixed_statements,
+    row_values,
+)
+from graphsec.storage.tables import build_tables
 
 DIALECT = "sqlite"
-
-
-def encode_doc(doc: dict[str, Any]) -> bytes:
-    """Canonical stored JSON: keys sorted, as Graph's responses list them."""
-    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
-
-
-class _Compiled:
-    __slots__ = ("names", "sql")
-
-    def __init__(self, stmt: Any, dialect: Dialect) -> None:
-        compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-        self.sql: str = compiled.string
-        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
-
-    def params(self, values: dict[str, Any]) -> list[Any]:
-        return [values[n] for n in self.names]
 
 
 class SQLiteStore:
@@ -58,42 +48,28 @@ class SQLiteStore:
         self.metadata, self.tables = build_tables(entity_sets)
         self._dialect = sqlite_dialect.dialect(paramstyle="qmark")
         self._conn: sqlite3.Connection | None = None
-        self._plain: dict[tuple[str, str], _Compiled] = {}
+        self._plain: dict[tuple[str, str], Compiled] = {}
 
     async def open(self) -> None:
         self.open_sync()
 
     def open_sync(self) -> None:
-        """Create the file and schema if needed and connect (idempotent)."""
+        """Create the file, bring its schema to the newest migration, and connect (idempotent)."""
         if self._conn is not None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        engine = create_engine(f"sqlite:///{self.path}")
-        try:
-            self.metadata.create_all(engine)
-        finally:
-            engine.dispose()
+        url = f"sqlite:///{self.path}"
+        if migrate.current(url) != migrate.head():
+            migrate.upgrade(url)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=10000")
         self._conn = conn
         for name, et in self.tables.items():
-            self._prepare(name, et)
-
-    def _prepare(self, name: str, et: EntityTable) -> None:
-        t = et.table
-        key = (t.c.tenant_id == _bind("tenant")) & (t.c.id == _bind("id"))
-        value_cols = {c.name: _bind(c.name) for c in t.columns}
-        set_cols = {c.name: _bind(c.name) for c in t.columns if c.name not in ("tenant_id", "id")}
-        stmts = {
-            "get": select(t.c.doc).where(key),
-            "insert": insert(t).values(value_cols),
-            "update": update(t).where(key).values(set_cols),
-            "delete": delete(t).where(key),
-        }
-        for op, stmt in stmts.items():
-            self._plain[(name, op)] = _Compiled(stmt, self._dialect)
+            for op, stmt in fixed_statements(et).items():
+                if op != "get_for_update":  # BEGIN IMMEDIATE already holds the write lock
+                    self._plain[(name, op)] = Compiled(stmt, self._dialect)
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -111,20 +87,11 @@ class SQLiteStore:
         c = self._plain[(name, op)]
         return self.conn.execute(c.sql, c.params(values))
 
-    def _row_values(self, et: EntityTable, tenant: str, doc: dict[str, Any]) -> dict[str, Any]:
-        values = et.column_values(doc)
-        values["tenant_id"] = tenant
-        values["tenant"] = tenant
-        values["id"] = doc["id"]
-        return values
-
     async def create(self, tenant: str, entity_set: str, doc: dict[str, Any]) -> bytes:
         et = self.tables[entity_set]
         data = encode_doc(doc)
-        values = self._row_values(et, tenant, doc)
-        values["doc"] = data.decode()
         try:
-            self._run(entity_set, "insert", values)
+            self._run(entity_set, "insert", row_values(et, tenant, doc["id"], doc, data.decode()))
         except sqlite3.IntegrityError:
             raise Conflict(
                 f"A {et.entity_set.entity_type.name} with id '{doc['id']}' already exists."
@@ -148,10 +115,7 @@ class SQLiteStore:
                 return None
             doc = change(orjson.loads(row[0]))
             data = encode_doc(doc)
-            values = self._row_values(et, tenant, doc)
-            values["id"] = entity_id
-            values["doc"] = data.decode()
-            self._run(entity_set, "update", values)
+            self._run(entity_set, "update", row_values(et, tenant, entity_id, doc, data.decode()))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -163,9 +127,8 @@ class SQLiteStore:
         return cur.rowcount > 0
 
     def _query(self, stmt: Select[Any]) -> list[Any]:
-        c = stmt.compile(dialect=self._dialect, compile_kwargs={"render_postcompile": True})
-        params = [c.params[n] for n in (c.positiontup or ())]
-        return self.conn.execute(c.string, params).fetchall()
+        sql, params = compile_with_params(stmt, self._dialect)
+        return self.conn.execute(sql, params).fetchall()
 
     async def list(self, tenant: str, entity_set: str, query: ListQuery) -> Page:
         et = self.tables[entity_set]
@@ -180,7 +143,3 @@ class SQLiteStore:
     async def count(self, tenant: str, entity_set: str, query: ListQuery) -> int:
         et = self.tables[entity_set]
         return int(self._query(count_statement(et, tenant, query, DIALECT))[0][0])
-
-
-def _bind(name: str) -> Any:
-    return bindparam(name)

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeEngine
 
 from graphsec.schema.types import DATETIME, EntitySet, EnumType, Primitive, Property
@@ -85,7 +86,7 @@ def build_tables(entity_sets: tuple[EntitySet, ...]) -> tuple[MetaData, dict[str
             Column("tenant_id", Text(), nullable=False),
             Column("id", Text(), nullable=False),
             *(Column(column_name(p.name), _sql_type(p), nullable=True) for p in scalar),
-            Column("doc", Text(), nullable=False),
+            Column("doc", Text().with_variant(JSONB(), "postgresql"), nullable=False),
         ]
         table = Table(es.table, metadata, *columns, PrimaryKeyConstraint("tenant_id", "id"))
         order_cols = [column_name(name) for name, _ in es.default_order]

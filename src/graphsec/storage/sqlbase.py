@@ -1,0 +1,60 @@
+"""What the SQL stores share: statement building and compiling, the stored JSON form, row values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import Executable
+
+from graphsec.storage.tables import EntityTable
+
+
+def encode_doc(doc: dict[str, Any]) -> bytes:
+    """Canonical stored JSON: keys sorted, as Graph's responses list them."""
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+
+
+class Compiled:
+    """A statement compiled for one dialect, with its bind names in positional order."""
+
+    __slots__ = ("names", "sql")
+
+    def __init__(self, stmt: Any, dialect: Dialect) -> None:
+        compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        self.sql: str = compiled.string
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+
+    def params(self, values: dict[str, Any]) -> list[Any]:
+        return [values[n] for n in self.names]
+
+
+def compile_with_params(stmt: Any, dialect: Dialect) -> tuple[str, list[Any]]:
+    """A one-off statement (lists, counts) compiled with its bound values in order."""
+    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    return compiled.string, [compiled.params[n] for n in (compiled.positiontup or ())]
+
+
+def fixed_statements(et: EntityTable) -> dict[str, Executable]:
+    """The statements every store runs with bound ``tenant``/``id`` and column values."""
+    t = et.table
+    key = (t.c.tenant_id == bindparam("tenant")) & (t.c.id == bindparam("id"))
+    values = {c.name: bindparam(c.name) for c in t.columns}
+    changes = {c.name: bindparam(c.name) for c in t.columns if c.name not in ("tenant_id", "id")}
+    return {
+        "get": select(t.c.doc).where(key),
+        "get_for_update": select(t.c.doc).where(key).with_for_update(),
+        "insert": insert(t).values(values),
+        "update": update(t).where(key).values(changes),
+        "delete": delete(t).where(key),
+    }
+
+
+def row_values(et: EntityTable, tenant: str, entity_id: str, doc: dict[str, Any],
+               text: str) -> dict[str, Any]:
+    """Bound values for insert/update of ``doc`` (whose JSON form is ``text``)."""
+    values = et.column_values(doc)
+    values.update(tenant_id=tenant, tenant=tenant, id=entity_id, doc=text)
+    return values
