@@ -39,14 +39,18 @@ def column_name(prop_name: str) -> str:
     return _SNAKE.sub("_", prop_name).lower()
 
 
+TEXT: TypeEngine[Any] = Text().with_variant(Text(collation="C"), "postgresql")
+"""Text that compares by code point on every backend (SQLite's BINARY; PostgreSQL's "C")."""
+
+
 def _sql_type(prop: Property) -> TypeEngine[Any]:
     t = prop.type
     if isinstance(t, EnumType):
-        return Text()
+        return TEXT
     assert isinstance(t, Primitive)
     types: dict[str, TypeEngine[Any]] = {
-        "Edm.String": Text(),
-        "Edm.Guid": Text(),
+        "Edm.String": TEXT,
+        "Edm.Guid": TEXT,
         "Edm.Int32": Integer(),
         "Edm.Int64": BigInteger(),
         "Edm.Double": Float(),
@@ -83,8 +87,8 @@ def build_tables(entity_sets: tuple[EntitySet, ...]) -> tuple[MetaData, dict[str
     for es in entity_sets:
         scalar = tuple(p for p in es.entity_type.properties if p.is_scalar and p.name != "id")
         columns = [
-            Column("tenant_id", Text(), nullable=False),
-            Column("id", Text(), nullable=False),
+            Column("tenant_id", TEXT, nullable=False),
+            Column("id", TEXT, nullable=False),
             *(Column(column_name(p.name), _sql_type(p), nullable=True) for p in scalar),
             Column("doc", Text().with_variant(JSONB(), "postgresql"), nullable=False),
         ]
