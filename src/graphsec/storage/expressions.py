@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import BigInteger, Boolean, ColumnElement, Float, cast, func
 
 from graphsec.errors import BadRequest
 from graphsec.schema.types import ComplexType, EnumType, Primitive
@@ -36,9 +36,22 @@ def sort_expression(et: EntityTable, path: tuple[str, ...], dialect: str) -> Col
         current = prop.type
     if not isinstance(current, Primitive | EnumType):
         raise BadRequest(f"The path '{'/'.join(path)}' does not lead to a primitive value.")
-    return json_scalar(et, path, dialect)
+    value = json_scalar(et, path, dialect)
+    if dialect == "postgresql":  # text out of jsonb: sort numbers as numbers, text bytewise
+        name = current.name if isinstance(current, Primitive) else "Edm.String"
+        if name in _PG_CASTS:
+            return cast(value, _PG_CASTS[name])
+        return value.collate("C")
+    return value
+
+
+_PG_CASTS: dict[str, Any] = {"Edm.Double": Float(), "Edm.Int32": BigInteger(),
+                             "Edm.Int64": BigInteger(), "Edm.Boolean": Boolean()}
 
 
 def json_scalar(et: EntityTable, path: tuple[str, ...], dialect: str) -> ColumnElement[Any]:
-    """The scalar at ``path`` inside ``doc`` (SQLite's ``json_extract``)."""
+    """The scalar at ``path`` inside ``doc``: SQLite's ``json_extract`` (typed), PostgreSQL's
+    ``jsonb_extract_path_text`` (text)."""
+    if dialect == "postgresql":
+        return func.jsonb_extract_path_text(et.table.c.doc, *path)
     return func.json_extract(et.table.c.doc, "$." + ".".join(f'"{p}"' for p in path))

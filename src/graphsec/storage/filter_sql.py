@@ -1,0 +1,273 @@
+"""Compile a typed ``$filter`` (:mod:`graphsec.odata.filter_ast`) to a SQLAlchemy condition.
+
+Top-level scalar properties use their typed columns (DateTimeOffset as ticks), everything else
+is read from ``doc`` with the database's JSON functions; ``any``/``all`` become correlated
+``EXISTS`` over the array's items. Every client value is a bound parameter; ``LIKE`` patterns
+are escaped (``ESCAPE '\\'``). The semantics are those documented in ``filter_ast``; the only
+subtle part is keeping conditions two-valued: SQL comparisons may be NULL, which a ``WHERE``
+treats as false, so a condition that may be NULL is wrapped in ``coalesce(…, false)`` before it
+is negated (``not``, ``all``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Float,
+    Text,
+    and_,
+    false,
+    func,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
+
+from graphsec.odata.filter_ast import (
+    And,
+    Arith,
+    Compare,
+    Const,
+    FilterExpr,
+    Func,
+    In,
+    Kind,
+    Lambda,
+    Literal,
+    Match,
+    Negate,
+    Not,
+    Or,
+    Predicate,
+    Prop,
+    Value,
+)
+from graphsec.storage.filter_dialect import FilterDialect, JsonKind, filter_dialect
+from graphsec.storage.tables import EntityTable, column_name
+
+Sql = ColumnElement[Any]
+Cond = tuple[ColumnElement[bool], bool]
+"""A compiled condition and whether it may be NULL."""
+
+_MIRROR = {"eq": "eq", "ne": "ne", "gt": "lt", "ge": "le", "lt": "gt", "le": "ge"}
+_SQL_OPS = {"eq": "=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+_ARITH = {"add": "+", "sub": "-", "mul": "*"}
+_JSON_ONLY = (Kind.COMPLEX, Kind.COLLECTION, Kind.UNTYPED)
+
+
+def compile_filter(expr: FilterExpr, et: EntityTable, dialect: str) -> ColumnElement[bool]:
+    """The SQL condition selecting the rows of ``et`` that ``expr`` holds for."""
+    return _Compiler(et, filter_dialect(dialect)).condition(expr)[0]
+
+
+def like_escape(text: str) -> str:
+    """``text`` with ``\\``, ``%`` and ``_`` escaped for ``LIKE … ESCAPE '\\'``."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _bind(value: Any, kind: Kind) -> Sql:
+    if value is None:
+        return null()
+    if isinstance(value, bool):
+        return literal(value, Boolean())
+    if isinstance(value, int):
+        return literal(value, BigInteger())
+    if isinstance(value, float):
+        return literal(value, Float())
+    return literal(value, Text())
+
+
+def _definite(expr: ColumnElement[bool]) -> Cond:
+    return expr, False
+
+
+class _Compiler:
+    def __init__(self, et: EntityTable, dialect: FilterDialect) -> None:
+        self.et = et
+        self.d = dialect
+        self.items: dict[str, Sql] = {}
+        self.lambdas = 0
+
+    # ---- conditions -------------------------------------------------------------------------
+    def condition(self, p: Predicate) -> Cond:
+        if isinstance(p, Compare):
+            return self._compare(p)
+        if isinstance(p, In):
+            return self._in(p)
+        if isinstance(p, Match):
+            return self._match(p)
+        if isinstance(p, And | Or):
+            parts = [self.condition(item) for item in p.items]
+            join = and_ if isinstance(p, And) else or_
+            return join(*(c for c, _ in parts)), any(n for _, n in parts)
+        if isinstance(p, Not):
+            return _definite(not_(self.definite(p.operand)))
+        if isinstance(p, Lambda):
+            return _definite(self._lambda(p))
+        assert isinstance(p, Const)
+        return _definite(true() if p.value else false())
+
+    def definite(self, p: Predicate) -> ColumnElement[bool]:
+        """``p`` as a condition that is never NULL."""
+        cond, nullable = self.condition(p)
+        return func.coalesce(cond, false(), type_=Boolean) if nullable else cond
+
+    def _compare(self, c: Compare) -> Cond:
+        if c.right.kind is Kind.UNTYPED:
+            return self._dynamic(_MIRROR[c.op], c.right, c.left)
+        if c.left.kind is Kind.UNTYPED:
+            return self._dynamic(c.op, c.left, c.right)
+        if c.left.kind is Kind.NULL and c.right.kind is Kind.NULL:
+            return _definite(true() if c.op == "eq" else false())
+        for value, other in ((c.left, c.right), (c.right, c.left)):
+            if other.kind is Kind.NULL:
+                sql = self.value(value)
+                return _definite(sql.is_(None) if c.op == "eq" else sql.is_not(None))
+        left, right = self._operand(c.left), self._operand(c.right)
+        if c.op == "ne":
+            return _definite(left.is_distinct_from(right))
+        if c.op == "eq" and not isinstance(c.left, Literal) and not isinstance(c.right, Literal):
+            return _definite(left.is_not_distinct_from(right))
+        return left.op(_SQL_OPS[c.op], is_comparison=True)(right), True
+
+    def _operand(self, v: Value) -> Sql:
+        sql = self.value(v)
+        return func.lower(sql) if v.kind is Kind.STRING else sql
+
+    def _in(self, p: In) -> Cond:
+        if p.value.kind is Kind.UNTYPED:
+            conds = [self._dynamic("eq", p.value, item)[0] for item in p.items]
+            return _definite(or_(*conds))
+        value = self._operand(p.value)
+        items = [self._operand(i) for i in p.items if i.kind is not Kind.NULL]
+        parts: list[ColumnElement[bool]] = [value.in_(items)] if items else []
+        if len(items) < len(p.items):
+            parts.append(self.value(p.value).is_(None))
+        return or_(*parts), bool(items)
+
+    def _match(self, m: Match) -> Cond:
+        if m.pattern.kind is Kind.NULL or m.subject.kind is Kind.NULL:
+            return _definite(false())
+        if isinstance(m.pattern, Literal):
+            assert isinstance(m.pattern.value, str)
+            escaped: Sql = _bind(like_escape(m.pattern.value), Kind.STRING)
+        else:
+            escaped = self.value(m.pattern)
+            for char in ("\\", "%", "_"):
+                escaped = func.replace(escaped, char, "\\" + char)
+        if m.fn in ("endswith", "contains"):
+            escaped = literal("%", Text()).op("||")(escaped)
+        if m.fn in ("startswith", "contains"):
+            escaped = escaped.op("||")(literal("%", Text()))
+        subject = self.value(m.subject)
+        cond = func.lower(subject).like(func.lower(escaped), escape="\\")
+        if m.subject.kind is Kind.UNTYPED:
+            return _definite(and_(self._is_json(m.subject, "string"), cond))
+        return cond, True
+
+    def _dynamic(self, op: str, prop: Value, other: Value) -> Cond:
+        """``prop op literal`` for an untyped (dynamic) ``prop``: only a JSON value of the
+        literal's type can match; ``ne`` is the negation of ``eq``."""
+        assert isinstance(other, Literal)
+        if op == "ne":
+            return _definite(not_(self._dynamic("eq", prop, other)[0]))
+        if other.kind is Kind.NULL:
+            return _definite(self._is_json(prop, "null"))
+        if other.kind is Kind.BOOLEAN:
+            return _definite(self._is_json(prop, "true" if other.value else "false"))
+        value = self.value(prop)
+        if other.kind in (Kind.STRING, Kind.GUID):
+            guard = self._is_json(prop, "string")
+            cond = func.lower(value).op(_SQL_OPS[op], is_comparison=True)(
+                func.lower(_bind(other.value, Kind.STRING)))
+        else:
+            guard = self._is_json(prop, "number")
+            cond = value.op(_SQL_OPS[op], is_comparison=True)(_bind(other.value, other.kind))
+        return _definite(and_(guard, cond))
+
+    def _is_json(self, prop: Value, what: JsonKind) -> ColumnElement[bool]:
+        assert isinstance(prop, Prop)
+        base, path = self._json_base(prop)
+        return self.d.is_json(base, path, what)
+
+    def _lambda(self, node: Lambda) -> ColumnElement[bool]:
+        base, path = self._json_base(node.collection)
+        items = self.d.each(base, path, f"j{self.lambdas}")
+        self.lambdas += 1
+        # correlate everything else: the entity row and enclosing lambdas' items, at any depth
+        query = select(literal(1)).select_from(items).correlate_except(items)
+        if node.predicate is None:
+            return query.exists()
+        assert node.variable is not None
+        self.items[node.variable] = self.d.item(items, node.item_kind)
+        try:
+            if node.quantifier == "any":
+                return query.where(self.condition(node.predicate)[0]).exists()
+            return not_(query.where(not_(self.definite(node.predicate))).exists())
+        finally:
+            del self.items[node.variable]
+
+    # ---- values -----------------------------------------------------------------------------
+    def _json_base(self, prop: Prop) -> tuple[Sql, tuple[str, ...]]:
+        if prop.root is None:
+            return self.et.table.c.doc, prop.path
+        return self.items[prop.root], prop.path
+
+    def value(self, v: Value) -> Sql:
+        if isinstance(v, Literal):
+            return _bind(v.value, v.kind)
+        if isinstance(v, Prop):
+            return self._prop(v)
+        if isinstance(v, Arith):
+            return self._arith(v)
+        if isinstance(v, Negate):
+            return -self._numeric(v.operand)
+        return self._func(v)
+
+    def _prop(self, p: Prop) -> Sql:
+        if p.root is None and len(p.path) == 1 and p.kind not in _JSON_ONLY:
+            name = p.path[0]
+            return self.et.table.c.id if name == "id" else self.et.table.c[column_name(name)]
+        base, path = self._json_base(p)
+        sql = self.d.extract(base, path, p.kind) if path else base
+        return self.d.text_ticks(sql) if p.kind is Kind.DATETIME else sql
+
+    def _numeric(self, v: Value) -> Sql:
+        return type_coerce(self.value(v), BigInteger() if v.kind is Kind.INT else Float())
+
+    def _arith(self, a: Arith) -> Sql:
+        left, right = self._numeric(a.left), self._numeric(a.right)
+        if a.op in _ARITH:
+            return left.op(_ARITH[a.op])(right)
+        divisor = func.nullif(right, 0)
+        if a.op == "div" or a.kind is Kind.INT:
+            return left.op("/" if a.op == "div" else "%")(divisor)
+        return left.op("-")(right.op("*")(self.d.to_int(left.op("/")(divisor))))
+
+    def _func(self, f: Func) -> Sql:
+        args = [self.value(a) for a in f.args]
+        if f.name in ("tolower", "toupper", "trim", "length"):
+            name = {"tolower": "lower", "toupper": "upper"}.get(f.name, f.name)
+            result: Sql = getattr(func, name)(args[0])
+            return result
+        if f.name == "concat":
+            return args[0].op("||")(args[1])
+        if f.name == "indexof":
+            return func.instr(func.lower(args[0]), func.lower(args[1])).op("-")(literal(1))
+        if f.name == "substring":
+            start = self.d.greatest(args[1], literal(0)).op("+")(literal(1))
+            if len(args) == 2:
+                return func.substr(args[0], start)
+            return func.substr(args[0], start, self.d.greatest(args[2], literal(0)))
+        return self.d.date_part(args[0], f.name)  # type: ignore[arg-type]
+
+
+__all__ = ["compile_filter", "like_escape"]
