@@ -159,3 +159,14 @@ async def test_user_profiles_filter_on_accounts_and_tags(client: httpx.AsyncClie
         assert r.status_code == 201
     url = f"{USERS}?$filter=accounts/any(a: a/status eq 'active') and tags/any(t: t eq 'vip')"
     assert sorted(ids(await get(client, rw, url))) == ["u1", "u3"]
+
+
+async def test_arithmetic_overflow_is_never_a_500(client: httpx.AsyncClient, rw: dict[str, str],
+                                                  scores: list[dict[str, Any]],
+                                                  backend: str) -> None:
+    r = await get(client, rw, f"{SCORES}?$filter=currentScore mul 1e300 mul 1e300 gt 0")
+    if backend == "postgresql":  # PostgreSQL refuses float overflow; SQLite computes infinity
+        assert r.status_code == 400
+        assert "overflow" in r.json()["error"]["message"]
+    else:
+        assert ids(r) == ["mar", "feb", "jan"]

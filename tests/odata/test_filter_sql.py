@@ -26,7 +26,9 @@ from graphsec.schema.types import (
     Property,
 )
 from graphsec.schema.values import check_body, complete
+from graphsec.storage.base import Store
 from graphsec.storage.sqlite import SQLiteStore
+from tests.support.stores import store_for
 
 TENANT = "tenant-a"
 OTHER = "tenant-b"
@@ -153,8 +155,7 @@ CASES = [
 ]
 
 
-async def _store(path: Path) -> SQLiteStore:
-    store = SQLiteStore(path)
+async def _store(store: Store) -> Store:
     await store.open()
     for tenant, docs in ((TENANT, DOCS), (OTHER, [*DOCS, {**DOCS[0], "id": "a_9"}])):
         for body in docs:
@@ -164,13 +165,18 @@ async def _store(path: Path) -> SQLiteStore:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = await _store(tmp_path / "g.db")
+def unopened(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Store:
+    return store_for(backend, tmp_path, request)
+
+
+@pytest.fixture
+async def store(unopened: Store) -> AsyncIterator[Store]:
+    s = await _store(unopened)
     yield s
     await s.close()
 
 
-async def select_ids(store: SQLiteStore, text: str, tenant: str = TENANT) -> list[str]:
+async def select_ids(store: Store, text: str, tenant: str = TENANT) -> list[str]:
     query = ListQuery(order=ORDER, limit=100, filter=parse_filter(text, SECURE_SCORE), count=True)
     page = await store.list(tenant, "secureScores", query)
     ids = [_id(d) for d in page.docs]
@@ -187,13 +193,13 @@ def _id(doc: bytes) -> str:
 
 
 @pytest.mark.parametrize(("text", "expected"), [pytest.param(t, e, id=t) for t, e in CASES])
-async def test_filter_selects(store: SQLiteStore, text: str, expected: set[str]) -> None:
+async def test_filter_selects(store: Store, text: str, expected: set[str]) -> None:
     ids = await select_ids(store, text)
     assert len(ids) == len(set(ids)), "a row came back twice"
     assert set(ids) == expected
 
 
-async def test_filter_never_crosses_tenants(store: SQLiteStore) -> None:
+async def test_filter_never_crosses_tenants(store: Store) -> None:
     assert set(await select_ids(store, "startswith(id, 'a')")) == {"a_1", "a%2", "ab3"}
     assert set(await select_ids(store, "startswith(id, 'a')", OTHER)) == {
         "a_1", "a%2", "ab3", "a_9"}
@@ -201,7 +207,7 @@ async def test_filter_never_crosses_tenants(store: SQLiteStore) -> None:
     assert await select_ids(store, "id eq 'a_1'", "nobody") == []
 
 
-async def test_filter_with_default_order_and_paging(store: SQLiteStore) -> None:
+async def test_filter_with_default_order_and_paging(store: Store) -> None:
     expr = parse_filter("currentScore ne null", SECURE_SCORE)
     query = ListQuery(order=ORDER, limit=2, filter=expr)
     seen: list[str] = []

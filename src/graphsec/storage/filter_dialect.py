@@ -12,7 +12,23 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal, Protocol
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, Text, case, cast, func, literal, or_
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Float,
+    Integer,
+    Text,
+    case,
+    cast,
+    extract,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
 from sqlalchemy.sql.selectable import TableValuedAlias
 
 from graphsec.odata.filter_ast import Kind
@@ -50,6 +66,9 @@ class FilterDialect(Protocol):
 
     def to_int(self, value: ColumnElement[Any]) -> ColumnElement[int]:
         """A number truncated toward zero."""
+
+    def index_of(self, text: ColumnElement[Any], part: ColumnElement[Any]) -> ColumnElement[int]:
+        """1-based position of ``part`` in ``text``, 0 when absent."""
 
 
 def _const(value: int | str) -> ColumnElement[Any]:
@@ -106,9 +125,94 @@ class SQLiteJson:
     def to_int(self, value: ColumnElement[Any]) -> ColumnElement[int]:
         return cast(value, BigInteger)
 
+    def index_of(self, text: ColumnElement[Any], part: ColumnElement[Any]) -> ColumnElement[int]:
+        return func.instr(text, part)
+
+
+class PostgresJson:
+    """PostgreSQL: ``doc`` is ``jsonb``; values are taken out as text and cast to their kind
+    only where ``jsonb_typeof`` says they are of it (``CASE``, because PostgreSQL does not
+    promise to evaluate an ``AND``'s guard before the cast); DateTimeOffsets keep all 7 digits
+    by reading ticks from the stored text, as on SQLite."""
+
+    _CASTS: ClassVar[dict[Kind, tuple[str, Any]]] = {
+        Kind.INT: ("number", BigInteger()),
+        Kind.DOUBLE: ("number", Float()),
+        Kind.BOOLEAN: ("boolean", Boolean()),
+    }
+
+    @staticmethod
+    def _path(path: tuple[str, ...]) -> ColumnElement[Any]:
+        return literal(list(path), ARRAY(Text()))
+
+    def _json(self, base: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
+        return base.op("#>")(self._path(path)) if path else base
+
+    def _text(self, base: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[Any]:
+        return base.op("#>>")(self._path(path))
+
+    def _typed(self, json: ColumnElement[Any], text: ColumnElement[Any],
+               kind: Kind) -> ColumnElement[Any]:
+        if kind in self._CASTS:
+            json_type, sql_type = self._CASTS[kind]
+            return case((func.jsonb_typeof(json) == json_type, cast(text, sql_type)))
+        if kind in (Kind.COMPLEX, Kind.COLLECTION):
+            return func.nullif(json, cast(literal("null"), JSONB()))  # JSON null is SQL NULL
+        return case((func.jsonb_typeof(json) == "string", text))
+
+    def extract(self, base: ColumnElement[Any], path: tuple[str, ...],
+                kind: Kind) -> ColumnElement[Any]:
+        return self._typed(self._json(base, path), self._text(base, path), kind)
+
+    def is_json(self, base: ColumnElement[Any], path: tuple[str, ...],
+                what: JsonKind) -> ColumnElement[bool]:
+        json = self._json(base, path)
+        json_type = func.coalesce(func.jsonb_typeof(json), "null")
+        if what in ("true", "false"):
+            same = json == cast(literal(what), JSONB())
+            return func.coalesce(same, false(), type_=Boolean)
+        return json_type == what
+
+    def each(self, base: ColumnElement[Any], path: tuple[str, ...],
+             name: str) -> TableValuedAlias:
+        json = self._json(base, path)
+        array = case((func.jsonb_typeof(json) == "array", json),
+                     else_=cast(literal("[]"), JSONB()))
+        return func.jsonb_array_elements(array).table_valued("value", name=name)
+
+    def item(self, items: TableValuedAlias, kind: Kind) -> ColumnElement[Any]:
+        value = items.c.value
+        return self._typed(value, self._text(value, ()), kind)
+
+    def text_ticks(self, text: ColumnElement[Any]) -> ColumnElement[int]:
+        stamp = cast(func.substr(text, 1, 19), TIMESTAMP())
+        seconds = cast(func.floor(extract("epoch", stamp)), BigInteger)
+        digits = func.substr(func.substr(text, 21, func.length(text) - 21).op("||")("0000000"),
+                             1, 7)
+        fraction = case((func.substr(text, 20, 1) == ".", cast(digits, BigInteger)),
+                        else_=_const(0))
+        return (seconds.op("*")(_const(TICKS_PER_SECOND))).op("+")(fraction)
+
+    def date_part(self, ticks: ColumnElement[Any], part: DatePart) -> ColumnElement[int]:
+        seconds = _floor_div(ticks, TICKS_PER_SECOND)
+        moment = func.timezone("UTC", func.to_timestamp(seconds))
+        return cast(func.floor(extract(part, moment)), Integer)
+
+    def greatest(self, a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
+        # PostgreSQL's greatest() skips NULLs; OData's functions give null for a null argument
+        return case((or_(a.is_(None), b.is_(None)), null()), else_=func.greatest(a, b))
+
+    def to_int(self, value: ColumnElement[Any]) -> ColumnElement[int]:
+        return cast(func.trunc(value), BigInteger)
+
+    def index_of(self, text: ColumnElement[Any], part: ColumnElement[Any]) -> ColumnElement[int]:
+        return func.strpos(text, part)
+
 
 def filter_dialect(name: str) -> FilterDialect:
     """The implementation for a SQLAlchemy dialect name."""
     if name == "sqlite":
         return SQLiteJson()
-    raise NotImplementedError(f"$filter is not implemented for the '{name}' dialect yet.")
+    if name == "postgresql":
+        return PostgresJson()
+    raise NotImplementedError(f"$filter is not implemented for the '{name}' dialect.")

@@ -18,8 +18,10 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     Float,
+    Integer,
     Text,
     and_,
+    cast,
     false,
     func,
     literal,
@@ -167,7 +169,8 @@ class _Compiler:
             escaped = literal("%", Text()).op("||")(escaped)
         if m.fn in ("startswith", "contains"):
             escaped = escaped.op("||")(literal("%", Text()))
-        subject = self.value(m.subject)
+        subject = (self._as(m.subject, Kind.STRING) if m.subject.kind is Kind.UNTYPED
+                   else self.value(m.subject))
         cond = func.lower(subject).like(func.lower(escaped), escape="\\")
         if m.subject.kind is Kind.UNTYPED:
             return _definite(and_(self._is_json(m.subject, "string"), cond))
@@ -183,15 +186,21 @@ class _Compiler:
             return _definite(self._is_json(prop, "null"))
         if other.kind is Kind.BOOLEAN:
             return _definite(self._is_json(prop, "true" if other.value else "false"))
-        value = self.value(prop)
         if other.kind in (Kind.STRING, Kind.GUID):
             guard = self._is_json(prop, "string")
-            cond = func.lower(value).op(_SQL_OPS[op], is_comparison=True)(
+            cond = func.lower(self._as(prop, Kind.STRING)).op(_SQL_OPS[op], is_comparison=True)(
                 func.lower(_bind(other.value, Kind.STRING)))
         else:
             guard = self._is_json(prop, "number")
-            cond = value.op(_SQL_OPS[op], is_comparison=True)(_bind(other.value, other.kind))
+            cond = self._as(prop, Kind.DOUBLE).op(_SQL_OPS[op], is_comparison=True)(
+                _bind(other.value, other.kind))
         return _definite(and_(guard, cond))
+
+    def _as(self, prop: Value, kind: Kind) -> Sql:
+        """An untyped (dynamic) property's value read as ``kind``."""
+        assert isinstance(prop, Prop)
+        base, path = self._json_base(prop)
+        return self.d.extract(base, path, kind) if path else base
 
     def _is_json(self, prop: Value, what: JsonKind) -> ColumnElement[bool]:
         assert isinstance(prop, Prop)
@@ -261,12 +270,12 @@ class _Compiler:
         if f.name == "concat":
             return args[0].op("||")(args[1])
         if f.name == "indexof":
-            return func.instr(func.lower(args[0]), func.lower(args[1])).op("-")(literal(1))
+            return self.d.index_of(func.lower(args[0]), func.lower(args[1])).op("-")(literal(1))
         if f.name == "substring":
-            start = self.d.greatest(args[1], literal(0)).op("+")(literal(1))
+            start = cast(self.d.greatest(args[1], literal(0)).op("+")(literal(1)), Integer)
             if len(args) == 2:
                 return func.substr(args[0], start)
-            return func.substr(args[0], start, self.d.greatest(args[2], literal(0)))
+            return func.substr(args[0], start, cast(self.d.greatest(args[2], literal(0)), Integer))
         return self.d.date_part(args[0], f.name)  # type: ignore[arg-type]
 
 

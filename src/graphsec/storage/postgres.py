@@ -20,7 +20,7 @@ import orjson
 from sqlalchemy import Select
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
-from graphsec.errors import Conflict
+from graphsec.errors import BadRequest, Conflict
 from graphsec.odata.query import ListQuery
 from graphsec.schema.security import ENTITY_SETS
 from graphsec.schema.types import EntitySet
@@ -137,7 +137,13 @@ class PostgresStore:
 
     async def _query(self, stmt: Select[Any]) -> list[asyncpg.Record]:
         sql, params = compile_with_params(stmt, self._dialect)
-        return await self.pool.fetch(sql, *params)
+        try:
+            return await self.pool.fetch(sql, *params)
+        except asyncpg.DataError as exc:
+            # SQLSTATE class 22: the client's $filter computed something the database refuses
+            # (a float overflow, say), where SQLite would give infinity
+            raise BadRequest(f"The $filter cannot be evaluated on the stored data: {exc}. "
+                             "Narrow the expression (e.g. avoid dividing by tiny values).") from None
 
     async def list(self, tenant: str, entity_set: str, query: ListQuery) -> Page:
         et = self.tables[entity_set]
