@@ -67,7 +67,7 @@ def fresh_postgres_database() -> Iterator[str]:
     name = f"graphsec_test_{uuid.uuid4().hex[:12]}"
     try:
         asyncio.run(_pg([f"CREATE DATABASE {name}"]))
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL must be up on CI ({PG_ADMIN_URL}): {exc}")
         pytest.skip(f"no PostgreSQL server answers at {PG_ADMIN_URL}: {exc}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from datetime import datetime
 
 import click
 
@@ -115,6 +117,52 @@ def current(database_url: str | None) -> None:
         raise click.ClickException(f"cannot read {_redacted(settings)}: {exc}") from None
     state = "(head)" if revision == migrate.head() else f"(behind; head is {migrate.head()})"
     click.echo(f"{revision or '(none)'} {state}")
+
+
+@main.command()
+@click.option("--tenants", type=click.IntRange(1, 1_000_000), default=10, show_default=True)
+@click.option("--days", type=click.IntRange(1, 100_000), default=90, show_default=True,
+              help="Daily secureScores per tenant.")
+@click.option("--controls", type=click.IntRange(1, 500), default=20, show_default=True,
+              help="Control profiles per tenant (and controlScores per score).")
+@click.option("--users", type=click.IntRange(0, 1_000_000), default=20, show_default=True,
+              help="User security profiles per tenant.")
+@click.option("--seed", "seed_value", type=int, default=1, show_default=True,
+              help="Same seed, same data.")
+@click.option("--end-date", type=click.DateTime(["%Y-%m-%d"]), default="2026-11-01",
+              show_default=True, help="Date of the newest daily score.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Generator processes (default: the number of cores).")
+@_database_option
+def seed(tenants: int, days: int, controls: int, users: int, seed_value: int,
+         end_date: datetime, workers: int | None, database_url: str | None) -> None:
+    """Fill the store with realistic, deterministic sample data."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from graphsec.seeding import SeedPlan
+    from graphsec.seeding import seed as run_seed
+
+    settings = _settings(database_url=database_url)
+    _prepare_database(settings)
+    plan = SeedPlan(tenants, days, controls, users, seed_value, end_date.date())
+    columns = (TextColumn("seeding"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]} entities/s"), TimeRemainingColumn())
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task("seed", total=plan.total, rate="-")
+        started = time.perf_counter()
+        done = 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            rate = f"{done / max(time.perf_counter() - started, 1e-6):,.0f}"
+            progress.update(task, advance=n, rate=rate)
+
+        report = run_seed(settings.database_url, plan, workers, advance)
+    click.echo(f"seeded {report.secure_scores} secureScores, {report.control_profiles} control "
+               f"profiles, {report.user_profiles} user security profiles for {tenants} tenant(s) "
+               f"in {report.seconds:.1f} s ({_redacted(settings)})")
+    click.echo(f"first tenant: {report.first_tenant}")
 
 
 @main.command()

@@ -63,11 +63,13 @@ async def test_patch_appends_a_state_update_and_answers_204(
     got = (await client.get(f"{URL}/DLPEnabled", headers=headers)).json()
     assert len(got["controlStateUpdates"]) == 2
     update = got["controlStateUpdates"][-1]
-    assert update["assignedTo"] == "" and update["comment"] == "control is reviewed"
+    assert update["assignedTo"] == ""
+    assert update["comment"] == "control is reviewed"
     assert update["state"] == "Reviewed"
     assert update["updatedBy"] == "user1@contoso.com"
     assert update["updatedDateTime"] == got["lastModifiedDateTime"]
-    assert "state" not in got and "comment" not in got  # not kept as top-level properties
+    assert "state" not in got
+    assert "comment" not in got
 
 
 async def test_patch_with_prefer_representation_answers_200(

@@ -18,15 +18,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from graphsec.errors import BadRequest
 from graphsec.odata.filter import parse_filter
 from graphsec.odata.query import ListQuery, OrderKey
 from graphsec.schema.security import SECURE_SCORE
 from graphsec.schema.values import check_body, complete
-from graphsec.errors import BadRequest
 from graphsec.storage.base import Store
 from graphsec.storage.postgres import PostgresStore
-from tests.support.stores import store_for
 from tests.odata.reference import matching_ids, sorted_ids
+from tests.support.stores import store_for
 
 WORDS = ["", "a", "A", "ab", "aB_", "b%c", "HasExchange", "hasexchange", " x ", "Zed", "ünï",
          "a'b", "AdminMFA", "4", "5"]
@@ -212,8 +212,8 @@ def test_sql_matches_reference(running: tuple[asyncio.Runner, Store],
                 page = runner.run(store.list(tenant, "secureScores", query))
             except BadRequest as exc:
                 # PostgreSQL refuses float overflow (a 400) where SQLite computes infinity
-                assert isinstance(store, PostgresStore), exc
-                assert "out of range" in exc.message or "overflow" in exc.message, exc
+                assert isinstance(store, PostgresStore), exc  # noqa: PT017 (inside a loop)
+                assert "out of range" in exc.message or "overflow" in exc.message  # noqa: PT017
                 continue
             assert sorted(_ids(page.docs)) == sorted(matching_ids(expr, docs)), text
             assert page.count == len(page.docs)
@@ -243,8 +243,8 @@ def test_orderby_paging_matches_reference(running: tuple[asyncio.Runner, Store],
             try:
                 page = runner.run(store.list(tenant, "secureScores", query))
             except BadRequest as exc:  # as above: PostgreSQL refuses float overflow
-                assert isinstance(store, PostgresStore), exc
-                assert "out of range" in exc.message or "overflow" in exc.message, exc
+                assert isinstance(store, PostgresStore), exc  # noqa: PT017 (inside a loop)
+                assert "out of range" in exc.message or "overflow" in exc.message  # noqa: PT017
                 return
             seen += _ids(page.docs)
             after = page.next_after

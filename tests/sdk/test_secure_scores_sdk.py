@@ -32,7 +32,6 @@ from msgraph_core.tasks.page_iterator import PageIterator
 
 from graphsec.auth.keys import load_or_create
 from graphsec.auth.tokens import LocalIssuer
-
 from tests.support.server import READ, READ_WRITE, ClientFactory, RunningServer
 
 CREATED = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)

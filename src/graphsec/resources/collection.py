@@ -19,9 +19,9 @@ from graphsec.errors import BadRequest, ErrorDetail, Forbidden, ItemNotFound
 from graphsec.odata.options import QueryOptions
 from graphsec.odata.query import ListQuery, OrderKey
 from graphsec.odata.skiptoken import SkipTokens, fingerprint
+from graphsec.resources.rules import UPDATE_RULES
 from graphsec.schema.types import EntitySet
 from graphsec.schema.values import ValidationError, check_body, complete, merge, now_datetime
-from graphsec.resources.rules import UPDATE_RULES
 from graphsec.storage.base import Store
 from graphsec.wire import Response, collection_body, empty, entity_body, json_response, text
 

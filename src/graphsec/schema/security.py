@@ -15,9 +15,9 @@ from graphsec.schema.types import (
     STRING,
     Collection,
     ComplexType,
+    EdmType,
     EntitySet,
     EntityType,
-    EdmType,
     EnumType,
     Property,
 )

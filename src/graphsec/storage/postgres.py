@@ -55,7 +55,7 @@ class PostgresStore:
         self.url = url
         self.pool_size = pool_size
         self.metadata, self.tables = build_tables(entity_sets)
-        self._dialect = asyncpg_dialect.dialect()
+        self._dialect = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
         self._pool: asyncpg.Pool | None = None
         self._plain: dict[tuple[str, str], Compiled] = {}
         for name, et in self.tables.items():
@@ -132,13 +132,14 @@ class PostgresStore:
 
     async def delete(self, tenant: str, entity_set: str, entity_id: str) -> bool:
         sql, params = self._stmt(entity_set, "delete", {"tenant": tenant, "id": entity_id})
-        status = await self.pool.execute(sql, *params)
+        status: str = await self.pool.execute(sql, *params)
         return status != "DELETE 0"
 
     async def _query(self, stmt: Select[Any]) -> list[asyncpg.Record]:
         sql, params = compile_with_params(stmt, self._dialect)
         try:
-            return await self.pool.fetch(sql, *params)
+            rows: list[asyncpg.Record] = await self.pool.fetch(sql, *params)
+            return rows
         except asyncpg.DataError as exc:
             # SQLSTATE class 22: the client's $filter computed something the database refuses
             # (a float overflow, say), where SQLite would give infinity

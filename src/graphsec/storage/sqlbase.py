@@ -41,8 +41,9 @@ def fixed_statements(et: EntityTable) -> dict[str, Executable]:
     """The statements every store runs with bound ``tenant``/``id`` and column values."""
     t = et.table
     key = (t.c.tenant_id == bindparam("tenant")) & (t.c.id == bindparam("id"))
-    values = {c.name: bindparam(c.name) for c in t.columns}
-    changes = {c.name: bindparam(c.name) for c in t.columns if c.name not in ("tenant_id", "id")}
+    values: dict[str, Any] = {c.name: bindparam(c.name) for c in t.columns}
+    changes: dict[str, Any] = {c.name: bindparam(c.name) for c in t.columns
+                               if c.name not in ("tenant_id", "id")}
     return {
         "get": select(t.c.doc).where(key),
         "get_for_update": select(t.c.doc).where(key).with_for_update(),

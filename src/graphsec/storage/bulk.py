@@ -1,0 +1,116 @@
+"""Bulk writes for loading sample data: many rows per transaction, upserting by (tenant, id).
+
+Used by ``graphsec seed`` from worker processes, each with a connection of its own; loading the
+same data twice leaves one copy of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterable
+from functools import cache
+from typing import Any, Protocol
+
+from sqlalchemy import bindparam
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+
+from graphsec.schema.security import ENTITY_SETS
+from graphsec.storage.sqlbase import Compiled, encode_doc, row_values
+from graphsec.storage.tables import EntityTable, build_tables
+
+Doc = dict[str, Any]
+
+
+@cache
+def _tables() -> dict[str, EntityTable]:
+    return build_tables(ENTITY_SETS)[1]
+
+
+class BulkWriter(Protocol):
+    def write(self, entity_set: str, docs: Iterable[Doc]) -> int:
+        """Upsert ``docs`` (complete, valid documents carrying ``azureTenantId``) in one
+        transaction; return how many were written."""
+
+    def close(self) -> None: ...
+
+
+def _upserts(dialect: Dialect, module: Any) -> dict[str, Compiled]:
+    tables = _tables()
+    out = {}
+    for name, et in tables.items():
+        stmt = module.insert(et.table).values({c.name: bindparam(c.name) for c in et.table.columns})
+        changes = {c.name: stmt.excluded[c.name] for c in et.table.columns
+                   if c.name not in ("tenant_id", "id")}
+        out[name] = Compiled(stmt.on_conflict_do_update(index_elements=["tenant_id", "id"],
+                                                        set_=changes), dialect)
+    return out
+
+
+def _rows(compiled: Compiled, entity_set: str, docs: Iterable[Doc]) -> list[list[Any]]:
+    tables = _tables()
+    et = tables[entity_set]
+    rows = []
+    for doc in docs:
+        tenant = doc["azureTenantId"]
+        rows.append(compiled.params(row_values(et, tenant, doc["id"], doc,
+                                               encode_doc(doc).decode())))
+    return rows
+
+
+class SQLiteBulk:
+    def __init__(self, path: str) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None, timeout=60)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.upserts = _upserts(sqlite.dialect(paramstyle="qmark"), sqlite)
+
+    def write(self, entity_set: str, docs: Iterable[Doc]) -> int:
+        compiled = self.upserts[entity_set]
+        rows = _rows(compiled, entity_set, docs)
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.executemany(compiled.sql, rows)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return len(rows)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class PostgresBulk:
+    def __init__(self, url: str) -> None:
+        import asyncpg
+
+        self.loop = asyncio.new_event_loop()
+        self.conn = self.loop.run_until_complete(asyncpg.connect(url))
+        from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+
+        self.upserts = _upserts(asyncpg_dialect.dialect(),  # type: ignore[no-untyped-call]
+                                postgresql)
+
+    def write(self, entity_set: str, docs: Iterable[Doc]) -> int:
+        compiled = self.upserts[entity_set]
+        rows = _rows(compiled, entity_set, docs)
+
+        async def run() -> None:
+            async with self.conn.transaction():
+                await self.conn.executemany(compiled.sql, rows)
+
+        self.loop.run_until_complete(run())
+        return len(rows)
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.conn.close())
+        self.loop.close()
+
+
+def open_bulk(database_url: str) -> BulkWriter:
+    """A bulk writer for a graphsec database URL whose schema is in place."""
+    if database_url.startswith("sqlite:///"):
+        return SQLiteBulk(database_url[len("sqlite:///"):])
+    return PostgresBulk(database_url)
