@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import click
 
@@ -36,8 +36,10 @@ def main() -> None:
 @click.option("--workers", type=int, default=None, help="Worker processes (default 1).")
 @click.option("--pool-size", type=int, default=None,
               help="PostgreSQL connections per worker (default 10; GRAPHSEC_DB_POOL_SIZE).")
+@click.option("--demo", is_flag=True,
+              help="Load a small sample tenant first and print a token for it.")
 def serve(host: str | None, port: int | None, database_url: str | None,
-          workers: int | None, pool_size: int | None) -> None:
+          workers: int | None, pool_size: int | None, demo: bool) -> None:
     """Run the server (granian, ASGI)."""
     from granian import Granian
     from granian.constants import Interfaces
@@ -47,6 +49,8 @@ def serve(host: str | None, port: int | None, database_url: str | None,
     os.environ.update(settings.environ())
     load_or_create(settings.home)  # one key for every worker, created before they start
     _prepare_database(settings)
+    if demo:
+        _demo(settings)
     where = settings.sqlite_path() if settings.backend == "sqlite" else _redacted(settings)
     click.echo(f"graphsec: http://{settings.host}:{settings.port}/v1.0 and /beta, "
                f"data in {where}", err=True)
@@ -59,6 +63,28 @@ def serve(host: str | None, port: int | None, database_url: str | None,
         workers=settings.workers,
         log_access=False,
     ).serve()
+
+
+def _demo(settings: Settings) -> None:
+    """Seed one sample tenant (30 days up to today) and print a token and a first request."""
+    from graphsec.seeding import SeedPlan
+    from graphsec.seeding import seed as run_seed
+
+    plan = SeedPlan(tenants=1, days=30, controls=20, users=10, seed=2026,
+                    end=datetime.now(UTC).date() - timedelta(days=1))
+    report = run_seed(settings.database_url, plan, workers=1)
+    token = LocalIssuer(load_or_create(settings.home)).mint(
+        report.first_tenant, ["SecurityEvents.ReadWrite.All"], expires_in=86400,
+        identity="demo.admin@graphsec.example")
+    base = f"http://{settings.host}:{settings.port}"
+    click.echo(f"""
+graphsec demo: tenant {report.first_tenant} has {report.secure_scores} daily secureScores, \
+{report.control_profiles} control profiles and {report.user_profiles} user security profiles.
+A token for it (SecurityEvents.ReadWrite.All, valid 24 h):
+
+export TOKEN={token}
+curl -H "Authorization: Bearer $TOKEN" '{base}/v1.0/security/secureScores?$top=1'
+""")
 
 
 def _redacted(settings: Settings) -> str:
