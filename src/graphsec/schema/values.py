@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
@@ -62,6 +63,7 @@ class DateTimeOffset:
     ticks: int
 
 
+@lru_cache(maxsize=8192)
 def parse_datetime(value: str) -> DateTimeOffset:
     """Parse an ISO 8601 DateTimeOffset with an offset (``Z`` or ``±hh:mm``), at most 7 fraction digits.
 

@@ -63,7 +63,9 @@ class SQLiteBulk:
     def __init__(self, path: str) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None, timeout=60)
         self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
+        # a bulk load is repeatable: trade durability against an OS crash (not a process
+        # crash, which WAL survives either way) for ~30 % faster writes
+        self.conn.execute("PRAGMA synchronous=OFF")
         self.upserts = _upserts(sqlite.dialect(paramstyle="qmark"), sqlite)
 
     def write(self, entity_set: str, docs: Iterable[Doc]) -> int:
