@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -89,6 +90,32 @@ async def make_client(graphsec_server: RunningServer) -> AsyncIterator[ClientFac
                                       client=http)
         adapter.base_url = graphsec_server.base_url(version)  # before building the client
         return GraphServiceClient(request_adapter=adapter)
+
+    yield make
+    for http, transport in opened:
+        await http.aclose()
+        await transport.aclose()
+
+
+@pytest.fixture
+async def make_beta_client(graphsec_server: RunningServer) -> AsyncIterator[Callable[[str], Any]]:
+    """Like ``make_client``, with msgraph-beta-sdk's client on ``/beta``."""
+    from msgraph_beta import GraphServiceClient as BetaClient
+    from msgraph_beta.graph_request_adapter import GraphRequestAdapter as BetaAdapter
+    from msgraph_beta.graph_request_adapter import options as beta_options
+
+    opened: list[tuple[httpx.AsyncClient, httpx.AsyncHTTPTransport]] = []
+
+    def make(token: str) -> BetaClient:
+        transport = httpx.AsyncHTTPTransport()
+        http = httpx.AsyncClient(transport=transport, timeout=30.0, trust_env=False)
+        opened.append((http, transport))
+        http = GraphClientFactory.create_with_default_middleware(client=http,
+                                                                 options=beta_options)
+        adapter = BetaAdapter(BaseBearerTokenAuthenticationProvider(StaticToken(token)),
+                              client=http)
+        adapter.base_url = graphsec_server.base_url("beta")
+        return BetaClient(request_adapter=adapter)
 
     yield make
     for http, transport in opened:
