@@ -129,7 +129,7 @@ async def test_seed_command_loads_data_the_api_serves(settings: Settings, auth: 
 
 
 def test_seed_refuses_bad_arguments(tmp_path: Path) -> None:
-    done = subprocess.run(  # noqa: S603
+    done = subprocess.run(
         [sys.executable, "-m", "graphsec.cli", "seed", "--tenants", "0"],
         env={"GRAPHSEC_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
         capture_output=True, text=True, timeout=60, check=False)

@@ -35,7 +35,8 @@ async def _load_catalogue(client: GraphServiceClient) -> None:
 async def test_control_profiles_list_get_and_filter(client: GraphServiceClient) -> None:
     await _load_catalogue(client)
     page = await client.security.secure_score_control_profiles.get()
-    assert page is not None and page.value is not None
+    assert page is not None
+    assert page.value is not None
     assert [p.id for p in page.value] == ["AdminMFAV2", "scid_2010", "DLPEnabled"]
     one = await client.security.secure_score_control_profiles.by_secure_score_control_profile_id(
         "scid_2010").get()
@@ -45,7 +46,8 @@ async def test_control_profiles_list_get_and_filter(client: GraphServiceClient) 
         filter="service eq 'MDATP' or id eq 'DLPEnabled'", count=True, top=1)
     filtered = await client.security.secure_score_control_profiles.get(
         RequestConfiguration(query_parameters=query))
-    assert filtered is not None and filtered.value is not None
+    assert filtered is not None
+    assert filtered.value is not None
     assert filtered.odata_count == 2
     assert [p.id for p in filtered.value] == ["scid_2010"]
     assert filtered.odata_next_link is not None
@@ -63,7 +65,8 @@ async def test_control_profile_patch_with_additional_data(client: GraphServiceCl
     config.headers.add("Prefer", "return=representation")
     body.additional_data = {"comment": "handled by a third party", "state": "ThirdParty"}
     updated = await item.patch(body, config)
-    assert updated is not None and updated.control_state_updates is not None
+    assert updated is not None
+    assert updated.control_state_updates is not None
     states = [(u.state, u.comment, u.updated_by) for u in updated.control_state_updates]
     assert states == [("Reviewed", "control is reviewed", "tester@contoso.example"),
                       ("ThirdParty", "handled by a third party", "tester@contoso.example")]
@@ -79,7 +82,8 @@ async def test_control_profile_patch_errors(client: GraphServiceClient) -> None:
         await item.patch(SecureScoreControlProfile(vendor_information=VENDOR,
                                                    additional_data={"state": "Done"}))
     assert bad_state.value.response_status_code == 400
-    assert bad_state.value.error is not None and bad_state.value.error.code == "BadRequest"
+    assert bad_state.value.error is not None
+    assert bad_state.value.error.code == "BadRequest"
     with pytest.raises(ODataError) as missing:
         await client.security.secure_score_control_profiles.by_secure_score_control_profile_id(
             "nope").patch(SecureScoreControlProfile(vendor_information=VENDOR))
@@ -106,7 +110,8 @@ async def test_user_security_profiles_with_the_beta_sdk(
         accounts=[UserAccount(display_name="Ann Adams", signin_name="ann@contoso.example",
                               service="AzureAD", status=AccountStatus.Active,
                               last_seen_date_time=seen)]))
-    assert created is not None and created.id
+    assert created is not None
+    assert created.id
     assert created.azure_tenant_id == tenant
     assert created.accounts is not None
     assert created.accounts[0].status == AccountStatus.Active
@@ -120,7 +125,8 @@ async def test_user_security_profiles_with_the_beta_sdk(
     assert got.display_name == "Ann Adams"
 
     listed = await profiles.get()
-    assert listed is not None and listed.value is not None
+    assert listed is not None
+    assert listed.value is not None
     assert [p.id for p in listed.value] == [created.id]
 
     with pytest.raises(BetaError) as not_updatable:
@@ -131,7 +137,8 @@ async def test_user_security_profiles_with_the_beta_sdk(
     with pytest.raises(BetaError) as gone:
         await item.get()
     assert gone.value.response_status_code == 404
-    assert gone.value.error is not None and gone.value.error.code == "itemNotFound"
+    assert gone.value.error is not None
+    assert gone.value.error.code == "itemNotFound"
 
 
 async def test_user_security_profiles_are_not_on_v1(make_client: ClientFactory,
