@@ -24,7 +24,7 @@ END = date(2026, 11, 1)
 
 def generate(seed: int = 7, tenants: int = 6, days: int = 12) -> tuple[Generator, dict[str, list[Any]]]:
     gen = Generator(tenants, days, 8, 3, seed, END)
-    gen.set_averages(gen.partial_sums(0, 3), gen.partial_sums(3, tenants))
+    gen.set_averages(gen.partial_sums(0, 3), gen.partial_sums(3, tenants))  # in two chunks
     data: dict[str, list[Any]] = defaultdict(list)
     for t in gen.tenants:
         data["scores"] += list(gen.secure_scores(t))

@@ -10,6 +10,7 @@ The comparative averages are computed from the generated tenants themselves, day
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 from collections import defaultdict
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
+
+import numpy as np
 
 VENDOR = {"provider": "SecureScore", "providerVersion": None, "subProvider": None,
           "vendor": "Microsoft"}
@@ -165,47 +168,50 @@ class Generator:
                 level=[rng.random() ** 1.5 for _ in self.controls],
                 trend=rng.uniform(-0.002, 0.01),
             ))
-        self._averages: dict[tuple[int, str], float] = {}
+        self._averages: dict[str, list[float]] = {}
 
-    def partial_sums(self, first: int, last: int) -> dict[tuple[int, str], tuple[float, int]]:
-        """Per day and comparison group, the sum and count of ``currentScore`` over tenants
-        ``first``…``last - 1`` (added up across chunks by :meth:`set_averages`)."""
-        sums: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0.0, 0])
+    def partial_sums(self, first: int, last: int) -> dict[str, tuple[list[float], int]]:
+        """Per comparison group, each day's sum of ``currentScore`` over tenants
+        ``first``…``last - 1``, and how many tenants were added (combined across chunks of
+        tenants by :meth:`set_averages`)."""
+        sums: dict[str, Any] = {}
+        counts: dict[str, int] = defaultdict(int)
         for t in self.tenants[first:last]:
-            keys = ("AllTenants", f"seats:{t.band}", f"industry:{t.industry}")
-            for day, (current, _) in enumerate(self._daily(t)):
-                for key in keys:
-                    acc = sums[(day, key)]
-                    acc[0] += current
-                    acc[1] += 1
-        return {k: (v[0], int(v[1])) for k, v in sums.items()}
+            currents = np.array([current for current, _ in self._daily(t)])
+            for key in ("AllTenants", f"seats:{t.band}", f"industry:{t.industry}"):
+                sums[key] = sums[key] + currents if key in sums else currents
+                counts[key] += 1
+        return {k: (v.tolist(), counts[k]) for k, v in sums.items()}
 
-    def set_averages(self, *parts: dict[tuple[int, str], tuple[float, int]]) -> None:
+    def set_averages(self, *parts: dict[str, tuple[list[float], int]]) -> None:
         """Combine the partial sums of every chunk of tenants into the comparative averages."""
-        total: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0.0, 0])
+        sums: dict[str, Any] = {}
+        counts: dict[str, int] = defaultdict(int)
         for part in parts:
-            for key, (s, n) in part.items():
-                total[key][0] += s
-                total[key][1] += n
-        self._averages = {k: round(s / n, 2) for k, (s, n) in total.items()}
+            for key, (values, n) in part.items():
+                sums[key] = sums[key] + np.array(values) if key in sums else np.array(values)
+                counts[key] += n
+        self._averages = {k: np.round(v / counts[k], 2).tolist() for k, v in sums.items()}
 
     def _daily(self, t: Tenant) -> Iterator[tuple[float, list[float]]]:
-        """Day by day (oldest first): the current score and the per-control scores."""
-        rng = random.Random(f"{self.seed}:{t.id}:days")
-        noise = rng.random
-        tops = [c.max_score for c in self.controls]
-        for day in range(self.days):
-            if t.trend >= 0:
-                keep = (1 - t.trend) ** day
-                reach = [1 - (1 - level) * keep for level in t.level]
-            else:
-                keep = (1 + t.trend) ** day
-                reach = [level * keep for level in t.level]
-            scores = []
-            for top, r in zip(tops, reach, strict=True):
-                x = r + 0.06 * noise() - 0.03
-                scores.append(0.0 if x <= 0 else top if x >= 1 else round(top * x, 2))
-            yield round(sum(scores), 2), scores
+        """Day by day (oldest first): the current score and the per-control scores.
+
+        Computed for all days at once with NumPy (a tenant's days × controls matrix): the
+        comparative averages need every tenant's every day before the first document can be
+        written, so this runs twice per score and has to be cheap."""
+        digest = hashlib.sha256(f"{self.seed}:{t.id}:days".encode()).digest()
+        rng = np.random.default_rng(int.from_bytes(digest[:8], "big"))
+        tops = np.array([c.max_score for c in self.controls])
+        levels = np.array(t.level)
+        days = np.arange(self.days, dtype=np.float64)[:, None]
+        if t.trend >= 0:
+            reach = 1 - (1 - levels) * (1 - t.trend) ** days
+        else:
+            reach = levels * (1 + t.trend) ** days
+        fraction = np.clip(reach + rng.random(reach.shape) * 0.06 - 0.03, 0.0, 1.0)
+        scores = np.round(tops * fraction, 2)
+        currents = np.round(scores.sum(axis=1), 2)
+        yield from zip(currents.tolist(), scores.tolist(), strict=True)
 
     @cached_property
     def max_score(self) -> float:
@@ -227,10 +233,10 @@ class Generator:
                 "id": f"{t.id}_{stamp[:10]}", "azureTenantId": t.id,
                 "activeUserCount": min(active, t.seats),
                 "averageComparativeScores": [
-                    {"basis": "AllTenants", "averageScore": averages[(day, "AllTenants")]},
-                    {"basis": "TotalSeats", "averageScore": averages[(day, seats_key)],
+                    {"basis": "AllTenants", "averageScore": averages["AllTenants"][day]},
+                    {"basis": "TotalSeats", "averageScore": averages[seats_key][day],
                      "seatSizeRangeLowerValue": low, "seatSizeRangeUpperValue": high},
-                    {"basis": "IndustryTypes", "averageScore": averages[(day, industry_key)],
+                    {"basis": "IndustryTypes", "averageScore": averages[industry_key][day],
                      "categoryValue": t.industry},
                 ],
                 "controlScores": [

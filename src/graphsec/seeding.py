@@ -53,14 +53,17 @@ def _chunks(n: int, parts: int) -> list[tuple[int, int]]:
     return [(i, min(n, i + step)) for i in range(0, n, step)]
 
 
-def _sums(plan: SeedPlan, first: int, last: int) -> dict[tuple[int, str], tuple[float, int]]:
+Sums = dict[str, tuple[list[float], int]]
+
+
+def _sums(plan: SeedPlan, first: int, last: int) -> Sums:
     return plan.generator().partial_sums(first, last)
 
 
-def _write(plan: SeedPlan, averages: dict[tuple[int, str], tuple[float, int]], url: str,
+def _write(plan: SeedPlan, sums: list[Sums], url: str,
            first: int, last: int, progress: Any) -> tuple[int, int, int]:
     gen = plan.generator()
-    gen.set_averages(averages)
+    gen.set_averages(*sums)
     writer = open_bulk(url)
     counts = [0, 0, 0]
     try:
@@ -101,20 +104,15 @@ def seed(url: str, plan: SeedPlan, workers: int | None = None,
     workers = max(1, min(workers or os.cpu_count() or 1, plan.tenants))
     if workers == 1:  # in this process: no start-up cost for small data sets
         sink = _Callback(on_progress)
-        counts = _write(plan, _sums(plan, 0, plan.tenants), url, 0, plan.tenants, sink)
+        counts = _write(plan, [_sums(plan, 0, plan.tenants)], url, 0, plan.tenants, sink)
         return SeedReport(*counts, time.perf_counter() - started,
                           plan.generator().tenants[0].id)
     chunks = _chunks(plan.tenants, workers)
     ctx = mp.get_context("spawn")
     with ctx.Manager() as manager, ctx.Pool(len(chunks)) as pool:
         parts = pool.starmap(_sums, [(plan, a, b) for a, b in chunks])
-        merged: dict[tuple[int, str], tuple[float, int]] = {}
-        for part in parts:
-            for key, (s, n) in part.items():
-                old = merged.get(key, (0.0, 0))
-                merged[key] = (old[0] + s, old[1] + n)
         queue = manager.Queue()
-        pending = pool.starmap_async(_write, [(plan, merged, url, a, b, queue) for a, b in chunks])
+        pending = pool.starmap_async(_write, [(plan, parts, url, a, b, queue) for a, b in chunks])
         while not pending.ready() or not queue.empty():
             try:
                 n = queue.get(timeout=0.2)
