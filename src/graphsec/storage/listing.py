@@ -11,30 +11,42 @@ nullable keys, "after (v1, …, vn)" is a concatenation of branches, each an ind
 where "k after v" is ``k > v`` ascending (nulls come first, so nothing null follows a value), and
 ``k < v`` then ``k IS NULL`` descending (nulls come last). Each branch is limited to the page
 size and the branches are read in order, so the database never walks the rows it skips.
+
+Statements are templates: the tenant, the keyset values, the limit and the offset are named
+bind parameters, so one compiled statement serves every request of the same shape (entity set,
+order, which keyset values are null, filter). ``StatementCache`` keeps them; building and
+compiling a SQLAlchemy statement costs more than running it.
 """
+
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     and_,
+    bindparam,
     false,
     func,
     literal,
     select,
     union_all,
 )
+from sqlalchemy.engine import Dialect
 
 from graphsec.odata.query import ListQuery, OrderKey
 from graphsec.storage.expressions import sort_expression
+from graphsec.storage.sqlbase import Compiled
 from graphsec.storage.tables import EntityTable
 
 
-def _filtered(et: EntityTable, tenant: str, query: ListQuery, dialect: str) -> ColumnElement[bool]:
-    condition: ColumnElement[bool] = et.table.c.tenant_id == tenant
+def _filtered(et: EntityTable, query: ListQuery, dialect: str) -> ColumnElement[bool]:
+    condition: ColumnElement[bool] = et.table.c.tenant_id == bindparam("tenant", "")
     if query.filter is not None:
         from graphsec.storage.filter_sql import compile_filter
 
@@ -49,37 +61,56 @@ def _order_by(keys: list[ColumnElement[Any]], order: tuple[OrderKey, ...]) -> li
     ]
 
 
-def _after(key: ColumnElement[Any], value: Any, descending: bool) -> list[ColumnElement[bool]]:
-    """The conditions, in sort order, that select what comes strictly after ``value``."""
+def _after(key: ColumnElement[Any], value: Any, null: bool, descending: bool,
+           nullable: bool) -> list[ColumnElement[bool]]:
+    """The conditions, in sort order, that select what comes strictly after ``value``
+    (``null``: whether the value is null)."""
     if descending:
-        if value is None:
+        if null:
             return []
-        return [key < value, key.is_(None)]
-    if value is None:
+        return [key < value, key.is_(None)] if nullable else [key < value]
+    if null:
         return [key.is_not(None)]
     return [key > value]
 
 
-def list_statement(et: EntityTable, tenant: str, query: ListQuery, dialect: str) -> Select[Any]:
+def list_shape(query: ListQuery) -> Hashable:
+    """What, besides the parameter values, decides a list statement's SQL."""
+    nulls = None if query.after is None else tuple(v is None for v in query.after)
+    return ("list", query.order, nulls, query.filter)
+
+
+def list_values(tenant: str, query: ListQuery) -> dict[str, Any]:
+    """The named parameters of :func:`list_statement` for one request."""
+    values: dict[str, Any] = {"tenant": tenant, "limit": query.limit + 1,
+                              "offset": query.skip if query.after is None else 0}
+    for j, value in enumerate(query.after or ()):
+        values[f"after{j}"] = value
+    return values
+
+
+def list_statement(et: EntityTable, query: ListQuery, dialect: str) -> Select[Any]:
     """SELECT doc, key1, …, keyn for one page (limit + 1 rows, to learn whether more remain)."""
     keys = [sort_expression(et, o.path, dialect) for o in query.order]
-    where = _filtered(et, tenant, query, dialect)
-    limit = query.limit + 1
+    nullable = [o.path != ("id",) for o in query.order]
+    where = _filtered(et, query, dialect)
+    limit = bindparam("limit", 1, type_=Integer)
     labelled = [k.label(f"k{i}") for i, k in enumerate(keys)]
     if query.after is None:
         stmt = select(et.table.c.doc, *labelled).where(where).order_by(*_order_by(keys, query.order))
-        return stmt.limit(limit).offset(query.skip or None)
+        return stmt.limit(limit).offset(bindparam("offset", 0, type_=Integer))
 
+    after: list[Any] = [bindparam(f"after{j}", v) for j, v in enumerate(query.after)]
     branches: list[tuple[ColumnElement[bool], ...]] = []
     for i in range(len(keys) - 1, -1, -1):
         prefix = tuple(
-            keys[j].is_(query.after[j]) if query.after[j] is None else keys[j] == query.after[j]
-            for j in range(i)
+            keys[j].is_(None) if query.after[j] is None else keys[j] == after[j] for j in range(i)
         )
-        for cond in _after(keys[i], query.after[i], query.order[i].descending):
+        for cond in _after(keys[i], after[i], query.after[i] is None,
+                           query.order[i].descending, nullable[i]):
             branches.append((*prefix, cond))
     if not branches:
-        return select(et.table.c.doc, *labelled).where(false()).limit(0)
+        return select(et.table.c.doc, *labelled).where(false()).limit(limit)
     parts = []
     for n, conds in enumerate(branches):
         part = (
@@ -99,9 +130,46 @@ def list_statement(et: EntityTable, tenant: str, query: ListQuery, dialect: str)
     )
 
 
-def count_statement(et: EntityTable, tenant: str, query: ListQuery, dialect: str) -> Select[Any]:
+def count_shape(query: ListQuery) -> Hashable:
+    return ("count", query.filter)
+
+
+def count_statement(et: EntityTable, query: ListQuery, dialect: str) -> Select[Any]:
     """SELECT count(*) of the filtered set (paging options do not apply)."""
-    return select(func.count()).select_from(et.table).where(_filtered(et, tenant, query, dialect))
+    return select(func.count()).select_from(et.table).where(_filtered(et, query, dialect))
 
 
-__all__ = ["count_statement", "list_statement"]
+class StatementCache:
+    """Compiled list and count templates by shape, least recently used dropped first."""
+
+    def __init__(self, dialect: Dialect, dialect_name: str, size: int = 512) -> None:
+        self.dialect = dialect
+        self.dialect_name = dialect_name
+        self.size = size
+        self._cache: OrderedDict[Hashable, Compiled] = OrderedDict()
+
+    def _get(self, key: Hashable, build: Callable[[], Any]) -> Compiled:
+        compiled = self._cache.get(key)
+        if compiled is None:
+            compiled = Compiled(build(), self.dialect)
+            self._cache[key] = compiled
+            if len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        return compiled
+
+    def page(self, et: EntityTable, tenant: str, query: ListQuery) -> tuple[str, list[Any]]:
+        """SQL and positional parameters of one page."""
+        compiled = self._get((et.entity_set.name, list_shape(query)),
+                             lambda: list_statement(et, query, self.dialect_name))
+        return compiled.sql, compiled.params(list_values(tenant, query))
+
+    def total(self, et: EntityTable, tenant: str, query: ListQuery) -> tuple[str, list[Any]]:
+        """SQL and positional parameters of the filtered count."""
+        compiled = self._get((et.entity_set.name, count_shape(query)),
+                             lambda: count_statement(et, query, self.dialect_name))
+        return compiled.sql, compiled.params({"tenant": tenant})
+
+
+__all__ = ["StatementCache", "count_statement", "list_statement"]

@@ -17,7 +17,6 @@ from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import Select
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
 from graphsec.errors import BadRequest, Conflict
@@ -26,10 +25,9 @@ from graphsec.schema.security import ENTITY_SETS
 from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
 from graphsec.storage.base import Change, Page
-from graphsec.storage.listing import count_statement, list_statement
+from graphsec.storage.listing import StatementCache
 from graphsec.storage.sqlbase import (
     Compiled,
-    compile_with_params,
     encode_doc,
     fixed_statements,
     row_values,
@@ -58,6 +56,7 @@ class PostgresStore:
         self._dialect = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
         self._pool: asyncpg.Pool | None = None
         self._plain: dict[tuple[str, str], Compiled] = {}
+        self._statements = StatementCache(self._dialect, DIALECT)
         for name, et in self.tables.items():
             for op, stmt in fixed_statements(et).items():
                 self._plain[(name, op)] = Compiled(stmt, self._dialect)
@@ -135,8 +134,7 @@ class PostgresStore:
         status: str = await self.pool.execute(sql, *params)
         return status != "DELETE 0"
 
-    async def _query(self, stmt: Select[Any]) -> list[asyncpg.Record]:
-        sql, params = compile_with_params(stmt, self._dialect)
+    async def _query(self, sql: str, params: list[Any]) -> list[asyncpg.Record]:
         try:
             rows: list[asyncpg.Record] = await self.pool.fetch(sql, *params)
             return rows
@@ -148,7 +146,7 @@ class PostgresStore:
 
     async def list(self, tenant: str, entity_set: str, query: ListQuery) -> Page:
         et = self.tables[entity_set]
-        rows = await self._query(list_statement(et, tenant, query, DIALECT))
+        rows = await self._query(*self._statements.page(et, tenant, query))
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         docs = [_canonical(r[0]) for r in rows]
@@ -157,6 +155,5 @@ class PostgresStore:
         return Page(docs, next_after, total)
 
     async def count(self, tenant: str, entity_set: str, query: ListQuery) -> int:
-        et = self.tables[entity_set]
-        rows = await self._query(count_statement(et, tenant, query, DIALECT))
+        rows = await self._query(*self._statements.total(self.tables[entity_set], tenant, query))
         return int(rows[0][0])

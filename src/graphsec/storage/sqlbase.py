@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.sql import Executable
 
 from graphsec.storage.tables import EntityTable
@@ -20,21 +21,23 @@ def encode_doc(doc: dict[str, Any]) -> bytes:
 class Compiled:
     """A statement compiled for one dialect, with its bind names in positional order."""
 
-    __slots__ = ("names", "sql")
+    __slots__ = ("base", "names", "sql")
 
     def __init__(self, stmt: Any, dialect: Dialect) -> None:
         compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
         self.sql: str = compiled.string
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        try:
+            self.base: dict[str, Any] = dict(compiled.params)
+        except InvalidRequestError:  # named parameters without a value: all come per call
+            self.base = {}
 
     def params(self, values: dict[str, Any]) -> list[Any]:
-        return [values[n] for n in self.names]
-
-
-def compile_with_params(stmt: Any, dialect: Dialect) -> tuple[str, list[Any]]:
-    """A one-off statement (lists, counts) compiled with its bound values in order."""
-    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    return compiled.string, [compiled.params[n] for n in (compiled.positiontup or ())]
+        """Positional parameters: ``values`` by name, the statement's own literals otherwise."""
+        if not self.base:
+            return [values[n] for n in self.names]
+        merged = {**self.base, **values}
+        return [merged[n] for n in self.names]
 
 
 def fixed_statements(et: EntityTable) -> dict[str, Executable]:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from graphsec.errors import Conflict
@@ -27,10 +26,9 @@ from graphsec.schema.security import ENTITY_SETS
 from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
 from graphsec.storage.base import Change, Page
-from graphsec.storage.listing import count_statement, list_statement
+from graphsec.storage.listing import StatementCache
 from graphsec.storage.sqlbase import (
     Compiled,
-    compile_with_params,
     encode_doc,
     fixed_statements,
     row_values,
@@ -49,6 +47,7 @@ class SQLiteStore:
         self._dialect = sqlite_dialect.dialect(paramstyle="qmark")
         self._conn: sqlite3.Connection | None = None
         self._plain: dict[tuple[str, str], Compiled] = {}
+        self._statements = StatementCache(self._dialect, DIALECT)
 
     async def open(self) -> None:
         self.open_sync()
@@ -126,13 +125,10 @@ class SQLiteStore:
         cur = self._run(entity_set, "delete", {"tenant": tenant, "id": entity_id})
         return cur.rowcount > 0
 
-    def _query(self, stmt: Select[Any]) -> list[Any]:
-        sql, params = compile_with_params(stmt, self._dialect)
-        return self.conn.execute(sql, params).fetchall()
-
     async def list(self, tenant: str, entity_set: str, query: ListQuery) -> Page:
         et = self.tables[entity_set]
-        rows = self._query(list_statement(et, tenant, query, DIALECT))
+        sql, params = self._statements.page(et, tenant, query)
+        rows = self.conn.execute(sql, params).fetchall()
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         docs = [r[0].encode() for r in rows]
@@ -141,5 +137,5 @@ class SQLiteStore:
         return Page(docs, next_after, total)
 
     async def count(self, tenant: str, entity_set: str, query: ListQuery) -> int:
-        et = self.tables[entity_set]
-        return int(self._query(count_statement(et, tenant, query, DIALECT))[0][0])
+        sql, params = self._statements.total(self.tables[entity_set], tenant, query)
+        return int(self.conn.execute(sql, params).fetchone()[0])
