@@ -183,10 +183,14 @@ class EntitySetResource:
         derive = rule(call.principal, patch) if rule else None
 
         def change(stored: dict[str, Any]) -> dict[str, Any]:
+            # the stored document is complete already: only what changes needs completing
             new = merge(entity, stored, patch)
+            changed = set(patch)
             if derive is not None:
-                new.update(derive(stored))
-            return complete(entity, new)
+                derived = derive(stored)
+                new.update(derived)
+                changed.update(derived)
+            return complete(entity, new, only=changed)
 
         doc = await self.store.update(call.tenant, call.entity_set.name, entity_id, change)
         if doc is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Collection as AbcCollection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
@@ -270,13 +271,17 @@ def check_body(entity: EntityType, body: Any, mode: Mode) -> dict[str, Any]:
     return out
 
 
-def complete(entity: EntityType | ComplexType, doc: dict[str, Any]) -> dict[str, Any]:
+def complete(entity: EntityType | ComplexType, doc: dict[str, Any],
+             only: AbcCollection[str] | None = None) -> dict[str, Any]:
     """Fill every declared property left out with null (an empty array for collections).
 
     Graph answers with every declared property, so stored documents are kept complete.
+    ``only``: complete just these properties (the rest is known to be complete already).
     """
     out = dict(doc)
     for prop in entity.properties:
+        if only is not None and prop.name not in only:
+            continue
         current = out.get(prop.name)
         if isinstance(prop.type, Collection):
             if current is None:
