@@ -58,7 +58,12 @@ def collection_body(
     parts = [b'{"@odata.context":', orjson.dumps(context)]
     if count is not None:
         parts += [b',"@odata.count":', str(count).encode()]
-    parts += [b',"value":[', b",".join(docs), b"]"]
+    parts.append(b',"value":[')
+    for i, doc in enumerate(docs):  # one flat join: a nested one copies ~0.5 MB pages twice
+        if i:
+            parts.append(b",")
+        parts.append(doc)
+    parts.append(b"]")
     if next_link is not None:
         parts += [b',"@odata.nextLink":', orjson.dumps(next_link)]
     parts.append(b"}")

@@ -66,7 +66,25 @@ _TOKENS = (ast._BinOpToken, ast._Comparator, ast._BoolOpToken, ast._UnaryOpToken
 
 
 def parse_filter(text: str, entity: EntityType) -> FilterExpr:
-    """Parse and type-check a ``$filter`` against ``entity``; BadRequest naming any problem."""
+    """Parse and type-check a ``$filter`` against ``entity``; BadRequest naming any problem.
+
+    Results are remembered (by text and entity type) because dashboards send the same filters
+    again and again, and parsing costs more than running the query."""
+    key = (text, entity.name)
+    expr = _PARSED.get(key)
+    if expr is None:
+        expr = _parse(text, entity)  # a BadRequest is not remembered: it is raised anew
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[key] = expr
+    return expr
+
+
+_PARSED: dict[tuple[str, str], FilterExpr] = {}
+_PARSED_MAX = 1024
+
+
+def _parse(text: str, entity: EntityType) -> FilterExpr:
     tokens = tokenize(text)
     if not tokens:
         raise BadRequest("The $filter is empty.")

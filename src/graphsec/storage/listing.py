@@ -41,7 +41,7 @@ from sqlalchemy.engine import Dialect
 
 from graphsec.odata.query import ListQuery, OrderKey
 from graphsec.storage.expressions import sort_expression
-from graphsec.storage.sqlbase import Compiled
+from graphsec.storage.sqlbase import Compiled, doc_column
 from graphsec.storage.tables import EntityTable
 
 
@@ -97,7 +97,7 @@ def list_statement(et: EntityTable, query: ListQuery, dialect: str) -> Select[An
     limit = bindparam("limit", 1, type_=Integer)
     labelled = [k.label(f"k{i}") for i, k in enumerate(keys)]
     if query.after is None:
-        stmt = select(et.table.c.doc, *labelled).where(where).order_by(*_order_by(keys, query.order))
+        stmt = select(doc_column(et, dialect), *labelled).where(where).order_by(*_order_by(keys, query.order))
         return stmt.limit(limit).offset(bindparam("offset", 0, type_=Integer))
 
     after: list[Any] = [bindparam(f"after{j}", v) for j, v in enumerate(query.after)]
@@ -110,11 +110,11 @@ def list_statement(et: EntityTable, query: ListQuery, dialect: str) -> Select[An
                            query.order[i].descending, nullable[i]):
             branches.append((*prefix, cond))
     if not branches:
-        return select(et.table.c.doc, *labelled).where(false()).limit(limit)
+        return select(doc_column(et, dialect), *labelled).where(false()).limit(limit)
     parts = []
     for n, conds in enumerate(branches):
         part = (
-            select(et.table.c.doc, *labelled, literal(n).label("branch"))
+            select(doc_column(et, dialect).label("doc"), *labelled, literal(n).label("branch"))
             .where(where, *conds)
             .order_by(*_order_by(keys, query.order))
             .limit(limit)

@@ -58,7 +58,7 @@ class PostgresStore:
         self._plain: dict[tuple[str, str], Compiled] = {}
         self._statements = StatementCache(self._dialect, DIALECT)
         for name, et in self.tables.items():
-            for op, stmt in fixed_statements(et).items():
+            for op, stmt in fixed_statements(et, DIALECT).items():
                 self._plain[(name, op)] = Compiled(stmt, self._dialect)
 
     async def open(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, LargeBinary, bindparam, cast, delete, insert, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.sql import Executable
@@ -40,16 +40,23 @@ class Compiled:
         return [merged[n] for n in self.names]
 
 
-def fixed_statements(et: EntityTable) -> dict[str, Executable]:
+def doc_column(et: EntityTable, dialect: str) -> ColumnElement[Any]:
+    """The stored document as the driver should hand it over: bytes from SQLite (``CAST AS
+    BLOB`` saves re-encoding every row's text), jsonb text from PostgreSQL."""
+    return cast(et.table.c.doc, LargeBinary) if dialect == "sqlite" else et.table.c.doc
+
+
+def fixed_statements(et: EntityTable, dialect: str) -> dict[str, Executable]:
     """The statements every store runs with bound ``tenant``/``id`` and column values."""
     t = et.table
+    doc = doc_column(et, dialect)
     key = (t.c.tenant_id == bindparam("tenant")) & (t.c.id == bindparam("id"))
     values: dict[str, Any] = {c.name: bindparam(c.name) for c in t.columns}
     changes: dict[str, Any] = {c.name: bindparam(c.name) for c in t.columns
                                if c.name not in ("tenant_id", "id")}
     return {
-        "get": select(t.c.doc).where(key),
-        "get_for_update": select(t.c.doc).where(key).with_for_update(),
+        "get": select(doc).where(key),
+        "get_for_update": select(doc).where(key).with_for_update(),
         "insert": insert(t).values(values),
         "update": update(t).where(key).values(changes),
         "delete": delete(t).where(key),

@@ -66,7 +66,7 @@ class SQLiteStore:
         conn.execute("PRAGMA busy_timeout=10000")
         self._conn = conn
         for name, et in self.tables.items():
-            for op, stmt in fixed_statements(et).items():
+            for op, stmt in fixed_statements(et, DIALECT).items():
                 if op != "get_for_update":  # BEGIN IMMEDIATE already holds the write lock
                     self._plain[(name, op)] = Compiled(stmt, self._dialect)
 
@@ -99,7 +99,7 @@ class SQLiteStore:
 
     async def get(self, tenant: str, entity_set: str, entity_id: str) -> bytes | None:
         row = self._run(entity_set, "get", {"tenant": tenant, "id": entity_id}).fetchone()
-        return None if row is None else row[0].encode()
+        return None if row is None else bytes(row[0])
 
     async def update(
         self, tenant: str, entity_set: str, entity_id: str, change: Change
@@ -131,7 +131,7 @@ class SQLiteStore:
         rows = self.conn.execute(sql, params).fetchall()
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        docs = [r[0].encode() for r in rows]
+        docs = [r[0] for r in rows]
         next_after = tuple(rows[-1][1:]) if more and rows else None
         total = await self.count(tenant, entity_set, query) if query.count else None
         return Page(docs, next_after, total)
