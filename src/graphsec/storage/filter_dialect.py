@@ -81,6 +81,16 @@ def _floor_div(a: ColumnElement[Any], n: int) -> ColumnElement[Any]:
     return (a.op("-")(rem)).op("/")(_const(n))
 
 
+def _ticks(seconds: ColumnElement[Any], text: ColumnElement[Any]) -> ColumnElement[int]:
+    """Ticks from whole seconds and the stored text's fraction (``…:SS.fffffffZ``), all 7
+    digits of it (neither database's timestamps keep 100 ns)."""
+    digits = func.substr(func.substr(text, 21, func.length(text) - 21).op("||")("0000000"),
+                         1, 7)
+    fraction = case((func.substr(text, 20, 1) == ".", cast(digits, BigInteger)),
+                    else_=_const(0))
+    return (seconds.op("*")(_const(TICKS_PER_SECOND))).op("+")(fraction)
+
+
 class SQLiteJson:
     _FORMATS: ClassVar[dict[str, str]] = {
         "year": "%Y", "month": "%m", "day": "%d", "hour": "%H", "minute": "%M", "second": "%S"}
@@ -108,12 +118,7 @@ class SQLiteJson:
         return items.c.value
 
     def text_ticks(self, text: ColumnElement[Any]) -> ColumnElement[int]:
-        seconds = cast(func.strftime("%s", func.substr(text, 1, 19)), BigInteger)
-        digits = func.substr(func.substr(text, 21, func.length(text) - 21).op("||")("0000000"),
-                             1, 7)
-        fraction = case((func.substr(text, 20, 1) == ".", cast(digits, BigInteger)),
-                        else_=_const(0))
-        return (seconds.op("*")(_const(TICKS_PER_SECOND))).op("+")(fraction)
+        return _ticks(cast(func.strftime("%s", func.substr(text, 1, 19)), BigInteger), text)
 
     def date_part(self, ticks: ColumnElement[Any], part: DatePart) -> ColumnElement[int]:
         seconds = _floor_div(ticks, TICKS_PER_SECOND)
@@ -186,12 +191,7 @@ class PostgresJson:
 
     def text_ticks(self, text: ColumnElement[Any]) -> ColumnElement[int]:
         stamp = cast(func.substr(text, 1, 19), TIMESTAMP())
-        seconds = cast(func.floor(extract("epoch", stamp)), BigInteger)
-        digits = func.substr(func.substr(text, 21, func.length(text) - 21).op("||")("0000000"),
-                             1, 7)
-        fraction = case((func.substr(text, 20, 1) == ".", cast(digits, BigInteger)),
-                        else_=_const(0))
-        return (seconds.op("*")(_const(TICKS_PER_SECOND))).op("+")(fraction)
+        return _ticks(cast(func.floor(extract("epoch", stamp)), BigInteger), text)
 
     def date_part(self, ticks: ColumnElement[Any], part: DatePart) -> ColumnElement[int]:
         seconds = _floor_div(ticks, TICKS_PER_SECOND)

@@ -19,7 +19,7 @@ import asyncpg
 import orjson
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
-from graphsec.errors import BadRequest, Conflict
+from graphsec.errors import BadRequest
 from graphsec.odata.query import ListQuery
 from graphsec.schema.security import ENTITY_SETS
 from graphsec.schema.types import EntitySet
@@ -28,6 +28,7 @@ from graphsec.storage.base import Change, Page
 from graphsec.storage.listing import StatementCache
 from graphsec.storage.sqlbase import (
     Compiled,
+    conflict,
     encode_doc,
     fixed_statements,
     row_values,
@@ -102,9 +103,7 @@ class PostgresStore:
         try:
             await self.pool.execute(sql, *params)
         except asyncpg.UniqueViolationError:
-            raise Conflict(
-                f"A {et.entity_set.entity_type.name} with id '{doc['id']}' already exists."
-            ) from None
+            raise conflict(et, doc["id"]) from None
         return data
 
     async def get(self, tenant: str, entity_set: str, entity_id: str) -> bytes | None:

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.sql import Executable
 
+from graphsec.errors import Conflict
 from graphsec.storage.tables import EntityTable
 
 
@@ -61,6 +62,11 @@ def fixed_statements(et: EntityTable, dialect: str) -> dict[str, Executable]:
         "update": update(t).where(key).values(changes),
         "delete": delete(t).where(key),
     }
+
+
+def conflict(et: EntityTable, entity_id: str) -> Conflict:
+    """The 409 for a create whose id the tenant already uses."""
+    return Conflict(f"A {et.entity_set.entity_type.name} with id '{entity_id}' already exists.")
 
 
 def row_values(et: EntityTable, tenant: str, entity_id: str, doc: dict[str, Any],

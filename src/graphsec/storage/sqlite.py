@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from graphsec.errors import Conflict
 from graphsec.odata.query import ListQuery
 from graphsec.schema.security import ENTITY_SETS
 from graphsec.schema.types import EntitySet
@@ -29,6 +28,7 @@ from graphsec.storage.base import Change, Page
 from graphsec.storage.listing import StatementCache
 from graphsec.storage.sqlbase import (
     Compiled,
+    conflict,
     encode_doc,
     fixed_statements,
     row_values,
@@ -92,9 +92,7 @@ class SQLiteStore:
         try:
             self._run(entity_set, "insert", row_values(et, tenant, doc["id"], doc, data.decode()))
         except sqlite3.IntegrityError:
-            raise Conflict(
-                f"A {et.entity_set.entity_type.name} with id '{doc['id']}' already exists."
-            ) from None
+            raise conflict(et, doc["id"]) from None
         return data
 
     async def get(self, tenant: str, entity_set: str, entity_id: str) -> bytes | None:
