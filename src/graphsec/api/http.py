@@ -6,6 +6,7 @@ docs/design.md); it speaks ASGI directly so that nothing sits between the server
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -128,6 +129,7 @@ class GraphApp:
         self._startup = startup
         self._shutdown = shutdown
         self._started = False
+        self._starting = asyncio.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -135,9 +137,11 @@ class GraphApp:
             return
         if scope["type"] != "http":
             return
-        if not self._started:
-            await self._startup()
-            self._started = True
+        if not self._started:  # a server without lifespan events: start on the first request
+            async with self._starting:
+                if not self._started:
+                    await self._startup()
+                    self._started = True
         request = Request(scope, receive)
         try:
             response = await self.handle(request)
