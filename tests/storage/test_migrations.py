@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -71,3 +72,39 @@ def test_unsupported_urls_are_refused(url: str) -> None:
 
     with pytest.raises(SettingsError):
         Settings.from_env({"GRAPHSEC_DATABASE_URL": url})
+
+
+def test_0002_backfills_document_text_on_postgresql(request: pytest.FixtureRequest) -> None:
+    """A row written under 0001 is served after upgrading: later schema changes are new
+    revisions that carry existing data along."""
+    if request.config.getoption("--backend") == "sqlite":
+        pytest.skip("--backend sqlite")
+    from graphsec.storage.postgres import PostgresStore
+    from tests.conftest import _pg, fresh_postgres_database
+
+    databases = fresh_postgres_database()
+    url = next(databases)
+    try:
+        asyncio.run(_pg(["DROP TABLE secure_scores, secure_score_control_profiles, "
+                         "user_security_profiles, alembic_version"], url))
+        migrate.upgrade(url, revision="0001")
+        asyncio.run(_pg(["INSERT INTO secure_scores (tenant_id, id, current_score, doc) VALUES "
+                         "('t', 'old', 5.0, '{\"id\": \"old\", \"currentScore\": 5.0}')"],
+                        url))
+        assert migrate.current(url) == "0001"
+        migrate.upgrade(url)
+        assert migrate.current(url) == migrate.head()
+
+        async def read() -> bytes | None:
+            store = PostgresStore(url, pool_size=1)
+            await store.open()
+            try:
+                return await store.get("t", "secureScores", "old")
+            finally:
+                await store.close()
+
+        body = asyncio.run(read())
+        assert body is not None
+        assert orjson.loads(body) == {"id": "old", "currentScore": 5.0}
+    finally:
+        databases.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from graphsec.storage import migrate
 from tests.conftest import PG_ADMIN_URL, _pg
 
 
@@ -50,14 +51,14 @@ def test_serve_refuses_a_schema_behind_then_upgrade_fixes_it(empty_postgres: str
     upgraded = graphsec(tmp_path, "db", "upgrade", "--database", empty_postgres)
     assert upgraded.returncode == 0, upgraded.stderr
     current = graphsec(tmp_path, "db", "current", "--database", empty_postgres)
-    assert current.stdout.strip() == "0001 (head)"
+    assert current.stdout.strip() == f"{migrate.head()} (head)"
 
 
 def test_sqlite_db_commands(tmp_path: Path) -> None:
     assert graphsec(tmp_path, "db", "current").stdout.startswith("(none)")
     assert not (tmp_path / "graphsec.db").exists()  # reading the revision creates nothing
     assert graphsec(tmp_path, "db", "upgrade").returncode == 0
-    assert graphsec(tmp_path, "db", "current").stdout.strip() == "0001 (head)"
+    assert graphsec(tmp_path, "db", "current").stdout.strip() == f"{migrate.head()} (head)"
 
 
 def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:

@@ -48,14 +48,15 @@ def _upserts(dialect: Dialect, module: Any) -> dict[str, Compiled]:
     return out
 
 
-def _rows(compiled: Compiled, entity_set: str, docs: Iterable[Doc]) -> list[list[Any]]:
+def _rows(compiled: Compiled, entity_set: str, docs: Iterable[Doc],
+          dialect: str) -> list[list[Any]]:
     tables = _tables()
     et = tables[entity_set]
     rows = []
     for doc in docs:
         tenant = doc["azureTenantId"]
         rows.append(compiled.params(row_values(et, tenant, doc["id"], doc,
-                                               encode_doc(doc).decode())))
+                                               encode_doc(doc).decode(), dialect)))
     return rows
 
 
@@ -70,7 +71,7 @@ class SQLiteBulk:
 
     def write(self, entity_set: str, docs: Iterable[Doc]) -> int:
         compiled = self.upserts[entity_set]
-        rows = _rows(compiled, entity_set, docs)
+        rows = _rows(compiled, entity_set, docs, "sqlite")
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             self.conn.executemany(compiled.sql, rows)
@@ -97,7 +98,7 @@ class PostgresBulk:
 
     def write(self, entity_set: str, docs: Iterable[Doc]) -> int:
         compiled = self.upserts[entity_set]
-        rows = _rows(compiled, entity_set, docs)
+        rows = _rows(compiled, entity_set, docs, "postgresql")
 
         async def run() -> None:
             async with self.conn.transaction():

@@ -37,9 +37,11 @@ def head() -> str:
     return revision
 
 
-def upgrade(database_url: str, connect_args: dict[str, Any] | None = None) -> None:
-    """Bring the database's schema to the newest revision (creating it when empty)."""
-    command.upgrade(_config(database_url, connect_args), "head")
+def upgrade(database_url: str, connect_args: dict[str, Any] | None = None,
+            revision: str = "head") -> None:
+    """Bring the database's schema to ``revision``, the newest by default (creating it when
+    empty)."""
+    command.upgrade(_config(database_url, connect_args), revision)
 
 
 def current(database_url: str, connect_args: dict[str, Any] | None = None) -> str | None:

@@ -4,8 +4,9 @@ asyncpg is used directly (no ORM session on the hot path): measured on this mach
 ``bench/pg_driver.py`` read one row by primary key ~1.3–1.6× faster than psycopg 3's async pool.
 SQLAlchemy Core builds every statement, compiled for the asyncpg dialect (``$n`` parameters).
 
-``doc`` is ``jsonb`` here, which does not keep key order; documents are re-encoded into the
-canonical form (keys sorted) as they are read, ~6 µs a row.
+``doc`` is ``jsonb`` here (for ``$filter``), which does not keep key order; beside it ``body``
+holds the canonical JSON text, which reads serve as it is (migration 0002: re-encoding every
+row from jsonb was half of a list's time in the benchmark's profile).
 
 An update is ``SELECT … FOR UPDATE`` then ``UPDATE`` in one transaction, so concurrent writers
 of one entity queue on its row lock and none of their changes is lost.
@@ -40,10 +41,6 @@ DIALECT = "postgresql"
 
 class SchemaBehind(RuntimeError):
     """The database's schema is older than this graphsec; ``graphsec db upgrade`` fixes it."""
-
-
-def _canonical(text: str) -> bytes:
-    return orjson.dumps(orjson.loads(text), option=orjson.OPT_SORT_KEYS)
 
 
 class PostgresStore:
@@ -99,7 +96,7 @@ class PostgresStore:
         et = self.tables[entity_set]
         data = encode_doc(doc)
         sql, params = self._stmt(entity_set, "insert",
-                                 row_values(et, tenant, doc["id"], doc, data.decode()))
+                                 row_values(et, tenant, doc["id"], doc, data.decode(), DIALECT))
         try:
             await self.pool.execute(sql, *params)
         except asyncpg.UniqueViolationError:
@@ -108,8 +105,8 @@ class PostgresStore:
 
     async def get(self, tenant: str, entity_set: str, entity_id: str) -> bytes | None:
         sql, params = self._stmt(entity_set, "get", {"tenant": tenant, "id": entity_id})
-        text = await self.pool.fetchval(sql, *params)
-        return None if text is None else _canonical(text)
+        body: bytes | None = await self.pool.fetchval(sql, *params)
+        return body
 
     async def update(
         self, tenant: str, entity_set: str, entity_id: str, change: Change
@@ -118,13 +115,13 @@ class PostgresStore:
         key = {"tenant": tenant, "id": entity_id}
         async with self.pool.acquire() as conn, conn.transaction():
             sql, params = self._stmt(entity_set, "get_for_update", key)
-            text = await conn.fetchval(sql, *params)
-            if text is None:
+            body = await conn.fetchval(sql, *params)
+            if body is None:
                 return None
-            doc = change(orjson.loads(text))
+            doc = change(orjson.loads(body))
             data = encode_doc(doc)
             sql, params = self._stmt(entity_set, "update",
-                                     row_values(et, tenant, entity_id, doc, data.decode()))
+                                     row_values(et, tenant, entity_id, doc, data.decode(), DIALECT))
             await conn.execute(sql, *params)
         return data
 
@@ -148,7 +145,7 @@ class PostgresStore:
         rows = await self._query(*self._statements.page(et, tenant, query))
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        docs = [_canonical(r[0]) for r in rows]
+        docs = [r[0] for r in rows]
         next_after = tuple(rows[-1][1:]) if more and rows else None
         total = await self.count(tenant, entity_set, query) if query.count else None
         return Page(docs, next_after, total)

@@ -5,7 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, LargeBinary, bindparam, cast, delete, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    LargeBinary,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.sql import Executable
@@ -42,9 +52,11 @@ class Compiled:
 
 
 def doc_column(et: EntityTable, dialect: str) -> ColumnElement[Any]:
-    """The stored document as the driver should hand it over: bytes from SQLite (``CAST AS
-    BLOB`` saves re-encoding every row's text), jsonb text from PostgreSQL."""
-    return cast(et.table.c.doc, LargeBinary) if dialect == "sqlite" else et.table.c.doc
+    """The stored document, canonical, as bytes: SQLite's ``doc`` (``CAST AS BLOB`` saves
+    re-encoding every row's text), PostgreSQL's ``body`` (the text beside the jsonb)."""
+    if dialect == "sqlite":
+        return cast(et.table.c.doc, LargeBinary)
+    return func.convert_to(et.table.c.body, "UTF8")  # not CAST: bytea input parses backslashes
 
 
 def fixed_statements(et: EntityTable, dialect: str) -> dict[str, Executable]:
@@ -70,8 +82,9 @@ def conflict(et: EntityTable, entity_id: str) -> Conflict:
 
 
 def row_values(et: EntityTable, tenant: str, entity_id: str, doc: dict[str, Any],
-               text: str) -> dict[str, Any]:
+               text: str, dialect: str) -> dict[str, Any]:
     """Bound values for insert/update of ``doc`` (whose JSON form is ``text``)."""
     values = et.column_values(doc)
-    values.update(tenant_id=tenant, tenant=tenant, id=entity_id, doc=text)
+    values.update(tenant_id=tenant, tenant=tenant, id=entity_id, doc=text,
+                  body=None if dialect == "sqlite" else text)
     return values
