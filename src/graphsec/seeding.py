@@ -108,6 +108,7 @@ def seed(url: str, plan: SeedPlan, workers: int | None = None,
         return SeedReport(*counts, time.perf_counter() - started,
                           plan.generator().tenants[0].id)
     chunks = _chunks(plan.tenants, workers)
+    open_bulk(url).close()  # one-time settings (SQLite's WAL) before the writers race for them
     ctx = mp.get_context("spawn")
     with ctx.Manager() as manager, ctx.Pool(len(chunks)) as pool:
         parts = pool.starmap(_sums, [(plan, a, b) for a, b in chunks])

@@ -63,7 +63,9 @@ def _rows(compiled: Compiled, entity_set: str, docs: Iterable[Doc],
 class SQLiteBulk:
     def __init__(self, path: str) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None, timeout=60)
-        self.conn.execute("PRAGMA journal_mode=WAL")
+        if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            # switching needs the file to itself: graphsec seed does it before its workers start
+            self.conn.execute("PRAGMA journal_mode=WAL")
         # a bulk load is repeatable: trade durability against an OS crash (not a process
         # crash, which WAL survives either way) for ~30 % faster writes
         self.conn.execute("PRAGMA synchronous=OFF")
