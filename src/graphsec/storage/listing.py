@@ -22,7 +22,7 @@ compiling a SQLAlchemy statement costs more than running it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -137,6 +137,14 @@ def count_shape(query: ListQuery) -> Hashable:
 def count_statement(et: EntityTable, query: ListQuery, dialect: str) -> Select[Any]:
     """SELECT count(*) of the filtered set (paging options do not apply)."""
     return select(func.count()).select_from(et.table).where(_filtered(et, query, dialect))
+
+
+def split_page(rows: Sequence[Sequence[Any]], limit: int) -> tuple[list[bytes], tuple[Any, ...] | None]:
+    """The documents of a page's rows (``doc, key1, …``; one more than ``limit`` when more
+    remain) and the sort keys of its last entity when more remain."""
+    page = rows[:limit]
+    next_after = tuple(page[-1][1:]) if len(rows) > limit and page else None
+    return [r[0] for r in page], next_after
 
 
 class StatementCache:

@@ -25,7 +25,7 @@ from graphsec.schema.security import ENTITY_SETS
 from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
 from graphsec.storage.base import Change, Page
-from graphsec.storage.listing import StatementCache
+from graphsec.storage.listing import StatementCache, split_page
 from graphsec.storage.sqlbase import (
     Compiled,
     conflict,
@@ -126,11 +126,7 @@ class SQLiteStore:
     async def list(self, tenant: str, entity_set: str, query: ListQuery) -> Page:
         et = self.tables[entity_set]
         sql, params = self._statements.page(et, tenant, query)
-        rows = self.conn.execute(sql, params).fetchall()
-        more = len(rows) > query.limit
-        rows = rows[: query.limit]
-        docs = [r[0] for r in rows]
-        next_after = tuple(rows[-1][1:]) if more and rows else None
+        docs, next_after = split_page(self.conn.execute(sql, params).fetchall(), query.limit)
         total = await self.count(tenant, entity_set, query) if query.count else None
         return Page(docs, next_after, total)
 
