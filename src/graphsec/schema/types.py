@@ -7,7 +7,7 @@ This module imports nothing of graphsec's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
 
@@ -146,7 +146,6 @@ class EntitySet:
     default_page_size: int = 100
     patch_returns_entity: bool = False
     collection_patch: bool = False
-    extra_index: tuple[tuple[str, ...], ...] = field(default=())
     created_stamps: tuple[str, ...] = ()
     """DateTimeOffset properties set to now on create when the body leaves them out."""
     modified_stamps: tuple[str, ...] = ()

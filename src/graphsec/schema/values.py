@@ -92,19 +92,14 @@ def parse_datetime(value: str) -> DateTimeOffset:
         utc = local.astimezone(UTC)
     except (ValueError, OverflowError) as exc:
         raise ValueError(f"'{value}' is not a valid Edm.DateTimeOffset: {exc}") from None
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S") if utc.year >= 1000 else _early(utc)
+    # formatted by hand: strftime's %Y does not pad years before 1000 on every platform
+    text = (f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T"
+            f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}")
     if fraction:
         text += "." + fraction
     seconds = calendar.timegm(utc.timetuple())
     ticks = seconds * TICKS_PER_SECOND + int(fraction.ljust(7, "0") or 0)
     return DateTimeOffset(text + "Z", ticks)
-
-
-def _early(utc: datetime) -> str:
-    return (
-        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T"
-        f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
-    )
 
 
 def now_datetime() -> str:

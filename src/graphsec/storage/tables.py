@@ -100,8 +100,5 @@ def build_tables(entity_sets: tuple[EntitySet, ...]) -> tuple[MetaData, dict[str
         if order_cols != ["id"]:
             Index(f"ix_{es.table}_default_order", table.c.tenant_id,
                   *(table.c[c] for c in order_cols))
-        for extra in es.extra_index:
-            Index(f"ix_{es.table}_{'_'.join(extra)}", table.c.tenant_id,
-                  *(table.c[column_name(c)] for c in extra))
         tables[es.name] = EntityTable(es, table, scalar)
     return metadata, tables
