@@ -104,9 +104,20 @@ def seed(url: str, plan: SeedPlan, workers: int | None = None,
     workers = max(1, min(workers or os.cpu_count() or 1, plan.tenants))
     if workers == 1:  # in this process: no start-up cost for small data sets
         sink = _Callback(on_progress)
-        counts = _write(plan, [_sums(plan, 0, plan.tenants)], url, 0, plan.tenants, sink)
-        return SeedReport(*counts, time.perf_counter() - started,
-                          plan.generator().tenants[0].id)
+        totals = list(_write(plan, [_sums(plan, 0, plan.tenants)], url, 0, plan.tenants, sink))
+    else:
+        totals = _write_in_parallel(url, plan, workers, on_progress)
+    finisher = open_bulk(url)
+    try:
+        finisher.analyze()
+    finally:
+        finisher.close()
+    return SeedReport(totals[0], totals[1], totals[2], time.perf_counter() - started,
+                      plan.generator().tenants[0].id if plan.tenants else "")
+
+
+def _write_in_parallel(url: str, plan: SeedPlan, workers: int,
+                       on_progress: Callable[[int], None] | None) -> list[int]:
     chunks = _chunks(plan.tenants, workers)
     open_bulk(url).close()  # one-time settings (SQLite's WAL) before the writers race for them
     ctx = mp.get_context("spawn")
@@ -122,6 +133,4 @@ def seed(url: str, plan: SeedPlan, workers: int | None = None,
             if on_progress is not None:
                 on_progress(n)
         results = pending.get()
-    totals = [sum(r[i] for r in results) for i in range(3)]
-    return SeedReport(totals[0], totals[1], totals[2], time.perf_counter() - started,
-                      plan.generator().tenants[0].id if plan.tenants else "")
+    return [sum(r[i] for r in results) for i in range(3)]
