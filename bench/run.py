@@ -24,6 +24,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -114,6 +115,15 @@ class Load:
                                             "errors_write", "errors_timeout"))
         return cls(int(raw["requests"]), seconds, raw["requests"] / seconds if seconds else 0.0,
                    raw["p50_us"] / 1000, raw["p99_us"] / 1000, errors)
+
+
+def median_load(loads: list[Load]) -> Load:
+    """Of repeated runs: the median of each figure (errors are summed)."""
+    if len(loads) == 1:
+        return loads[0]
+    return Load(sum(x.requests for x in loads), sum(x.seconds for x in loads),
+                statistics.median(x.rps for x in loads), statistics.median(x.p50_ms for x in loads),
+                statistics.median(x.p99_ms for x in loads), sum(x.errors for x in loads))
 
 
 @dataclass
@@ -628,15 +638,20 @@ def run_case(backend: str, scale: Scale, args: argparse.Namespace, tool: LoadToo
                       env, bport, work / f"bare-{case.key}.log")
         bare.wait_ready("/")
         for spec in specs:
+            if args.scenarios and spec.scenario not in args.scenarios:
+                continue
             spec_path = work / f"{spec.scenario}.spec"
             bare_size = len(orjson.dumps(payloads[spec.scenario]["body"])) \
                 if payloads[spec.scenario]["body"] is not None else 0
-            if args.warmup > 0:
-                tool.run(gs.url, spec_path, args.warmup)
-            g = tool.run(gs.url, spec_path, args.duration)
-            if args.warmup > 0:
-                tool.run(bare.url, spec_path, args.warmup)
-            b = tool.run(bare.url, spec_path, args.duration)
+            rounds: list[tuple[Load, Load]] = []
+            for _ in range(args.repeat):  # alternate, so that drift hits both servers alike
+                if args.warmup > 0:
+                    tool.run(gs.url, spec_path, args.warmup)
+                g = tool.run(gs.url, spec_path, args.duration)
+                if args.warmup > 0:
+                    tool.run(bare.url, spec_path, args.warmup)
+                rounds.append((g, tool.run(bare.url, spec_path, args.duration)))
+            g, b = median_load([r[0] for r in rounds]), median_load([r[1] for r in rounds])
             result = ScenarioResult(spec.scenario, g, b, sizes[spec.scenario], bare_size)
             case.scenarios.append(result)
             log(f"{case.key} {spec.scenario}: graphsec {g.rps:,.0f}/s p99 {g.p99_ms:.1f} ms, "
@@ -793,8 +808,11 @@ def render(cases: list[CaseResult], args: argparse.Namespace, tool: LoadTool, co
             f"- Source: {args.source}",
             f"- Command: `{command}`",
             f"- Load: `{tool.describe()}`, {args.duration:g} s per scenario and server after a "
-            f"{args.warmup:g} s warm-up; the load generator runs on the same "
-            f"{os.cpu_count()} cores as the server. graphsec: `graphsec serve --workers 1` "
+            f"{args.warmup:g} s warm-up"
+            + (f", {args.repeat} rounds alternating graphsec and bare, the median of each figure "
+               "reported" if args.repeat > 1 else "")
+            + "; the load generator runs on the same "
+            + f"{os.cpu_count()} cores as the server. graphsec: `graphsec serve --workers 1` "
             "(granian, ASGI). Bare: `bench/bare_app.py` under granian, 1 worker, answering each "
             "scenario with graphsec's own response body re-serialized with orjson per request.",
             "- Data: `graphsec seed --controls 20 --users 20 --seed 1`; all requests are made as "
@@ -868,6 +886,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help="smoke run: tiny data (2 tenants × 50 days), 2 s per scenario, no warm-up, "
                         "SQLite")
+    p.add_argument("--scenarios", default="",
+                   help=f"comma-separated subset of: {', '.join(TITLES)} (default: all)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="measured rounds per scenario, graphsec and bare alternating; the report "
+                        "gives the median of each figure")
     p.add_argument("--out", default=str(BENCH / "RESULTS.md"), help="Markdown results file")
     p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
                    help="auto: wrk when installed, else bench/loadgen.py")
@@ -893,6 +916,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             args.duration = 2.0
         if args.warmup == 2.0:
             args.warmup = 0.0
+    args.scenarios = [n for n in args.scenarios.split(",") if n]
+    for name in args.scenarios:
+        if name not in TITLES:
+            p.error(f"unknown scenario {name!r}; choose from {', '.join(TITLES)}")
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
     for name in args.scales.split(","):
         if name not in SCALES:
             p.error(f"unknown scale {name!r}; choose from {', '.join(SCALES)}")
