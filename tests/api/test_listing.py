@@ -64,6 +64,27 @@ async def test_top_1_pages_with_a_next_link_that_keeps_the_options(
     assert second["@odata.count"] == 3
 
 
+async def test_count_is_the_filtered_total_on_every_page_even_an_empty_one(
+    client: httpx.AsyncClient, rw: dict[str, str]
+) -> None:
+    await create_many(client, rw, [f"2024-01-{d:02d}" for d in range(1, 8)])
+    url = f"{URL}?$top=2&$count=true&$filter=currentScore ge 2"
+    pages = []
+    while url:
+        page = (await client.get(url, headers=rw)).json()
+        pages.append(page)
+        url = page.get("@odata.nextLink")
+    assert [len(p["value"]) for p in pages] == [2, 2, 1]
+    assert [p["@odata.count"] for p in pages] == [5, 5, 5]
+    past_the_end = (await client.get(f"{URL}?$skip=10&$count=true", headers=rw)).json()
+    assert past_the_end["value"] == []
+    assert past_the_end["@odata.count"] == 7
+    nothing = (await client.get(f"{URL}?$count=true&$filter=currentScore gt 100",
+                                headers=rw)).json()
+    assert nothing["value"] == []
+    assert nothing["@odata.count"] == 0
+
+
 @pytest.mark.parametrize("top", range(1, 11))
 async def test_paging_with_equal_sort_keys_returns_each_entity_once(
     client: httpx.AsyncClient, rw: dict[str, str], top: int

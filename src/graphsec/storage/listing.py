@@ -139,11 +139,26 @@ def count_statement(et: EntityTable, query: ListQuery, dialect: str) -> Select[A
     return select(func.count()).select_from(et.table).where(_filtered(et, query, dialect))
 
 
-def split_page(rows: Sequence[Sequence[Any]], limit: int) -> tuple[list[bytes], tuple[Any, ...] | None]:
-    """The documents of a page's rows (``doc, key1, …``; one more than ``limit`` when more
-    remain) and the sort keys of its last entity when more remain."""
+def counted_list_statement(et: EntityTable, query: ListQuery, dialect: str) -> Select[Any]:
+    """:func:`list_statement` with the filtered count as a last column, for ``$count=true`` in
+    one round trip. The count is an uncorrelated scalar subquery, which the database evaluates
+    once; the page's order is the subquery's (a projection does not reorder rows). An empty
+    page returns no row, hence no count: the caller counts separately then."""
+    page = list_statement(et, query, dialect).subquery("p")
+    total = count_statement(et, query, dialect).scalar_subquery()
+    return select(*page.c, total.label("total"))
+
+
+def split_page(rows: Sequence[Sequence[Any]], limit: int,
+               extra: int = 0) -> tuple[list[bytes], tuple[Any, ...] | None]:
+    """The documents of a page's rows (``doc, key1, …`` and ``extra`` trailing columns; one
+    more row than ``limit`` when more remain) and the sort keys of its last entity when more
+    remain."""
     page = rows[:limit]
-    next_after = tuple(page[-1][1:]) if len(rows) > limit and page else None
+    next_after = None
+    if len(rows) > limit and page:
+        last = page[-1]
+        next_after = tuple(last[i] for i in range(1, len(last) - extra))
     return [r[0] for r in page], next_after
 
 
@@ -171,6 +186,12 @@ class StatementCache:
         """SQL and positional parameters of one page."""
         compiled = self._get((et.entity_set.name, list_shape(query)),
                              lambda: list_statement(et, query, self.dialect_name))
+        return compiled.sql, compiled.params(list_values(tenant, query))
+
+    def counted_page(self, et: EntityTable, tenant: str, query: ListQuery) -> tuple[str, list[Any]]:
+        """SQL and positional parameters of one page with the filtered count as last column."""
+        compiled = self._get((et.entity_set.name, "counted", list_shape(query)),
+                             lambda: counted_list_statement(et, query, self.dialect_name))
         return compiled.sql, compiled.params(list_values(tenant, query))
 
     def total(self, et: EntityTable, tenant: str, query: ListQuery) -> tuple[str, list[Any]]:
