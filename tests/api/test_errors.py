@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import uuid
 
 import httpx
 import pytest
@@ -41,10 +43,29 @@ async def test_client_request_id_is_echoed_and_request_id_is_new(
 ) -> None:
     r = await client.get(URL, headers=rw | {"client-request-id": "abc-123"})
     assert r.headers["client-request-id"] == "abc-123"
-    assert re.fullmatch(r"[0-9a-f-]{36}", r.headers["request-id"])
+    assert uuid.UUID(r.headers["request-id"]).version == 4
+    assert str(uuid.UUID(r.headers["request-id"])) == r.headers["request-id"]
     r2 = await client.get(URL, headers=rw)
     assert r2.headers["client-request-id"] == r2.headers["request-id"]
     assert r2.headers["request-id"] != r.headers["request-id"]
+
+
+def test_request_ids_differ_across_forked_workers() -> None:
+    from graphsec.api.http import _request_ids
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: as a forked server worker would
+        os.write(write, _request_ids.next().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    mine = {_request_ids.next() for _ in range(1000)}
+    assert len(mine) == 1000
+    assert child not in mine
+    assert child[:24] != next(iter(mine))[:24]  # its own random part, not the parent's
 
 
 @pytest.mark.parametrize(

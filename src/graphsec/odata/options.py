@@ -49,6 +49,8 @@ def split_query(query_string: str, version: str) -> dict[str, str]:
     """Canonical option name → value. Custom (non-``$``) parameters are dropped except on beta,
     where ``top=2`` means ``$top=2``."""
     out: dict[str, str] = {}
+    if not query_string:
+        return out
     try:
         pairs = parse_qsl(query_string, keep_blank_values=True, strict_parsing=False,
                           max_num_fields=64)
