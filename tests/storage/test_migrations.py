@@ -108,3 +108,42 @@ def test_0002_backfills_document_text_on_postgresql(request: pytest.FixtureReque
         assert orjson.loads(body) == {"id": "old", "currentScore": 5.0}
     finally:
         databases.close()
+
+
+def test_0003_keeps_document_bytes_and_compresses_them_with_lz4(
+        request: pytest.FixtureRequest) -> None:
+    """A document written under 0002 (``body`` as text) is served byte for byte after 0003
+    turns ``body`` into lz4-compressed bytea."""
+    if request.config.getoption("--backend") == "sqlite":
+        pytest.skip("--backend sqlite")
+    from graphsec.storage.postgres import PostgresStore
+    from tests.conftest import _pg, fresh_postgres_database
+
+    databases = fresh_postgres_database()
+    url = next(databases)
+    long_doc = orjson.dumps({"comment": "é" * 3000, "id": "long"}, option=orjson.OPT_SORT_KEYS)
+    try:
+        asyncio.run(_pg(["DROP TABLE secure_scores, secure_score_control_profiles, "
+                         "user_security_profiles, alembic_version"], url))
+        migrate.upgrade(url, revision="0002")
+        text = long_doc.decode().replace("'", "''")
+        asyncio.run(_pg([f"INSERT INTO secure_scores (tenant_id, id, doc, body) VALUES "
+                         f"('t', 'long', '{text}', '{text}')"], url))
+        migrate.upgrade(url)
+        assert migrate.current(url) == migrate.head()
+
+        async def read() -> tuple[bytes | None, str | None]:
+            store = PostgresStore(url, pool_size=1)
+            await store.open()
+            try:
+                method = await store.pool.fetchval(
+                    "SELECT pg_column_compression(body) FROM secure_scores WHERE id = 'long'")
+                return await store.get("t", "secureScores", "long"), method
+            finally:
+                await store.close()
+
+        body, method = asyncio.run(read())
+        assert body == long_doc
+        assert method == "lz4"
+    finally:
+        databases.close()

@@ -58,8 +58,8 @@ def _rows(compiled: Compiled, entity_set: str, docs: Iterable[Doc],
     rows = []
     for doc in docs:
         tenant = doc["azureTenantId"]
-        rows.append(compiled.params(row_values(et, tenant, doc["id"], doc,
-                                               encode_doc(doc).decode(), dialect)))
+        rows.append(compiled.params(row_values(et, tenant, doc["id"], doc, encode_doc(doc),
+                                               dialect)))
     return rows
 
 

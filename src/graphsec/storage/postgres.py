@@ -105,7 +105,7 @@ class PostgresStore:
         et = self.tables[entity_set]
         data = encode_doc(doc)
         sql, params = self._stmt(entity_set, "insert",
-                                 row_values(et, tenant, doc["id"], doc, data.decode(), DIALECT))
+                                 row_values(et, tenant, doc["id"], doc, data, DIALECT))
         try:
             await self.pool.execute(sql, *params)
         except asyncpg.UniqueViolationError:
@@ -130,7 +130,7 @@ class PostgresStore:
             doc = change(orjson.loads(body))
             data = encode_doc(doc)
             sql, params = self._stmt(entity_set, "update",
-                                     row_values(et, tenant, entity_id, doc, data.decode(), DIALECT))
+                                     row_values(et, tenant, entity_id, doc, data, DIALECT))
             await conn.execute(sql, *params)
         return data
 

@@ -11,7 +11,6 @@ from sqlalchemy import (
     bindparam,
     cast,
     delete,
-    func,
     insert,
     select,
     update,
@@ -53,10 +52,10 @@ class Compiled:
 
 def doc_column(et: EntityTable, dialect: str) -> ColumnElement[Any]:
     """The stored document, canonical, as bytes: SQLite's ``doc`` (``CAST AS BLOB`` saves
-    re-encoding every row's text), PostgreSQL's ``body`` (the text beside the jsonb)."""
+    re-encoding every row's text), PostgreSQL's ``body`` (the bytes beside the jsonb)."""
     if dialect == "sqlite":
         return cast(et.table.c.doc, LargeBinary)
-    return func.convert_to(et.table.c.body, "UTF8")  # not CAST: bytea input parses backslashes
+    return et.table.c.body
 
 
 def fixed_statements(et: EntityTable, dialect: str) -> dict[str, Executable]:
@@ -82,9 +81,10 @@ def conflict(et: EntityTable, entity_id: str) -> Conflict:
 
 
 def row_values(et: EntityTable, tenant: str, entity_id: str, doc: dict[str, Any],
-               text: str, dialect: str) -> dict[str, Any]:
-    """Bound values for insert/update of ``doc`` (whose JSON form is ``text``)."""
+               data: bytes, dialect: str) -> dict[str, Any]:
+    """Bound values for insert/update of ``doc`` (whose canonical JSON is ``data``)."""
     values = et.column_values(doc)
+    text = data.decode()
     values.update(tenant_id=tenant, tenant=tenant, id=entity_id, doc=text,
-                  body=None if dialect == "sqlite" else text)
+                  body=None if dialect == "sqlite" else data)
     return values

@@ -90,7 +90,7 @@ class SQLiteStore:
         et = self.tables[entity_set]
         data = encode_doc(doc)
         try:
-            self._run(entity_set, "insert", row_values(et, tenant, doc["id"], doc, data.decode(), DIALECT))
+            self._run(entity_set, "insert", row_values(et, tenant, doc["id"], doc, data, DIALECT))
         except sqlite3.IntegrityError:
             raise conflict(et, doc["id"]) from None
         return data
@@ -112,7 +112,7 @@ class SQLiteStore:
                 return None
             doc = change(orjson.loads(row[0]))
             data = encode_doc(doc)
-            self._run(entity_set, "update", row_values(et, tenant, entity_id, doc, data.decode(), DIALECT))
+            self._run(entity_set, "update", row_values(et, tenant, entity_id, doc, data, DIALECT))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

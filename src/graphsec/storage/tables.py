@@ -20,6 +20,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     Table,
@@ -91,9 +92,10 @@ def build_tables(entity_sets: tuple[EntitySet, ...]) -> tuple[MetaData, dict[str
             Column("id", TEXT, nullable=False),
             *(Column(column_name(p.name), _sql_type(p), nullable=True) for p in scalar),
             Column("doc", Text().with_variant(JSONB(), "postgresql"), nullable=False),
-            # PostgreSQL only: the canonical JSON text of ``doc``, served as it is (jsonb does
-            # not keep key order, and re-encoding every row was half of a list's time)
-            Column("body", Text(), nullable=True),
+            # PostgreSQL only: the canonical JSON of ``doc`` as UTF-8 bytes, served as they
+            # are (jsonb does not keep key order, and re-encoding every row was half of a
+            # list's time; migrations 0002 and 0003)
+            Column("body", Text().with_variant(LargeBinary(), "postgresql"), nullable=True),
         ]
         table = Table(es.table, metadata, *columns, PrimaryKeyConstraint("tenant_id", "id"))
         order_cols = [column_name(name) for name, _ in es.default_order]
