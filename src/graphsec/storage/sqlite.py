@@ -33,6 +33,7 @@ from graphsec.storage.sqlbase import (
     fixed_statements,
     row_values,
 )
+from graphsec.storage.sqlite_reader import PointReader, ReaderUnavailable, open_reader
 from graphsec.storage.tables import build_tables
 
 DIALECT = "sqlite"
@@ -46,6 +47,7 @@ class SQLiteStore:
         self.metadata, self.tables = build_tables(entity_sets)
         self._dialect = sqlite_dialect.dialect(paramstyle="qmark")
         self._conn: sqlite3.Connection | None = None
+        self._reader: PointReader | None = None
         self._plain: dict[tuple[str, str], Compiled] = {}
         self._statements = StatementCache(self._dialect, DIALECT)
 
@@ -69,8 +71,12 @@ class SQLiteStore:
             for op, stmt in fixed_statements(et, DIALECT).items():
                 if op != "get_for_update":  # BEGIN IMMEDIATE already holds the write lock
                     self._plain[(name, op)] = Compiled(stmt, self._dialect)
+        self._reader = open_reader(self.path)  # after WAL is on: it opens read-only
 
     async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -96,6 +102,12 @@ class SQLiteStore:
         return data
 
     async def get(self, tenant: str, entity_set: str, entity_id: str) -> bytes | None:
+        if self._reader is not None and self._conn is not None:
+            get = self._plain[(entity_set, "get")]  # parameters: tenant, id
+            try:
+                return self._reader.one(entity_set, get.sql, tenant, entity_id)
+            except (UnicodeEncodeError, ReaderUnavailable):
+                pass  # not UTF-8 encodable, or a table it cannot see: sqlite3 tells
         row = self._run(entity_set, "get", {"tenant": tenant, "id": entity_id}).fetchone()
         return None if row is None else bytes(row[0])
 
