@@ -1,12 +1,14 @@
-"""The PostgreSQL store: asyncpg with a connection pool.
+"""The PostgreSQL store: asyncpg with graphsec's own small connection pool (``pgpool.py``).
 
 asyncpg is used directly (no ORM session on the hot path): measured on this machine kind,
 ``bench/pg_driver.py`` read one row by primary key ~1.3–1.6× faster than psycopg 3's async pool.
 SQLAlchemy Core builds every statement, compiled for the asyncpg dialect (``$n`` parameters).
+Every read is one statement, one round trip: the pool does not reset sessions (graphsec keeps
+no session state), and ``$count=true`` rides in the page's statement.
 
 ``doc`` is ``jsonb`` here (for ``$filter``), which does not keep key order; beside it ``body``
-holds the canonical JSON text, which reads serve as it is (migration 0002: re-encoding every
-row from jsonb was half of a list's time in the benchmark's profile).
+holds the canonical JSON as bytes, which reads serve as they are (migrations 0002 and 0003:
+re-encoding every row from jsonb was half of a list's time in the benchmark's profile).
 
 An update is ``SELECT … FOR UPDATE`` then ``UPDATE`` in one transaction, so concurrent writers
 of one entity queue on its row lock and none of their changes is lost.
@@ -27,6 +29,7 @@ from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
 from graphsec.storage.base import Change, Page
 from graphsec.storage.listing import StatementCache, split_page
+from graphsec.storage.pgpool import ConnectionPool
 from graphsec.storage.sqlbase import (
     Compiled,
     conflict,
@@ -37,14 +40,6 @@ from graphsec.storage.sqlbase import (
 from graphsec.storage.tables import build_tables
 
 DIALECT = "postgresql"
-
-
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """What the pool runs on a connection it takes back, after rolling back any transaction
-    left open: nothing more. asyncpg's default sends ``pg_advisory_unlock_all(); CLOSE ALL;
-    UNLISTEN *; RESET ALL`` every time, a second round trip for every read (measured: 13k vs
-    20k primary-key reads/s at 32 concurrent). graphsec never changes session state: no
-    ``SET`` outside ``SET LOCAL``, no cursors, no ``LISTEN``, no advisory locks."""
 
 
 class SchemaBehind(RuntimeError):
@@ -60,7 +55,7 @@ class PostgresStore:
         self.pool_size = pool_size
         self.metadata, self.tables = build_tables(entity_sets)
         self._dialect = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
-        self._pool: asyncpg.Pool | None = None
+        self._pool: ConnectionPool | None = None
         self._plain: dict[tuple[str, str], Compiled] = {}
         self._statements = StatementCache(self._dialect, DIALECT)
         for name, et in self.tables.items():
@@ -71,8 +66,8 @@ class PostgresStore:
         """Connect; refuse to serve a schema that is not at the newest migration."""
         if self._pool is not None:
             return
-        pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size,
-                                         reset=_keep_session)
+        pool = ConnectionPool(self.url, self.pool_size)
+        await pool.open()
         async with pool.acquire() as conn:
             try:
                 revision = await conn.fetchval("SELECT version_num FROM alembic_version")
@@ -92,7 +87,7 @@ class PostgresStore:
             self._pool = None
 
     @property
-    def pool(self) -> asyncpg.Pool:
+    def pool(self) -> ConnectionPool:
         if self._pool is None:
             raise RuntimeError("the PostgreSQL store is not open")
         return self._pool
