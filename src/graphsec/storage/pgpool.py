@@ -108,6 +108,14 @@ class ConnectionPool:
             self._discard(conn)
             self._give(None)
 
+    async def take(self) -> asyncpg.Connection:
+        """A connection for the caller alone, until :meth:`give_back`."""
+        return await self._acquire()
+
+    def give_back(self, conn: asyncpg.Connection, healthy: bool) -> None:
+        """Return ``conn``; ``healthy``: its last use ended in success or a database error."""
+        self._release(conn, healthy)
+
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
         conn = await self._acquire()

@@ -29,6 +29,7 @@ from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
 from graphsec.storage.base import Change, Page
 from graphsec.storage.listing import StatementCache, split_page
+from graphsec.storage.pgbatch import PointReads
 from graphsec.storage.pgpool import ConnectionPool
 from graphsec.storage.sqlbase import (
     Compiled,
@@ -56,6 +57,7 @@ class PostgresStore:
         self.metadata, self.tables = build_tables(entity_sets)
         self._dialect = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
         self._pool: ConnectionPool | None = None
+        self._reads: PointReads | None = None
         self._plain: dict[tuple[str, str], Compiled] = {}
         self._statements = StatementCache(self._dialect, DIALECT)
         for name, et in self.tables.items():
@@ -80,6 +82,7 @@ class PostgresStore:
                 f"needs {migrate.head()}: run `graphsec db upgrade --database <url>` first"
             )
         self._pool = pool
+        self._reads = PointReads(pool, {name: et.table.name for name, et in self.tables.items()})
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -108,9 +111,9 @@ class PostgresStore:
         return data
 
     async def get(self, tenant: str, entity_set: str, entity_id: str) -> bytes | None:
-        sql, params = self._stmt(entity_set, "get", {"tenant": tenant, "id": entity_id})
-        body: bytes | None = await self.pool.fetchval(sql, *params)
-        return body
+        if self._reads is None:
+            raise RuntimeError("the PostgreSQL store is not open")
+        return await self._reads.get(entity_set, tenant, entity_id)
 
     async def update(
         self, tenant: str, entity_set: str, entity_id: str, change: Change
