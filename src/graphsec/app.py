@@ -7,6 +7,7 @@ from graphsec.api.routing import Router
 from graphsec.auth.keys import load_or_create
 from graphsec.auth.tokens import LocalIssuer, TokenVerifier
 from graphsec.config import Settings
+from graphsec.memory import tune_allocator
 from graphsec.odata.skiptoken import SkipTokens
 from graphsec.resources.collection import EntitySetResource
 from graphsec.schema.security import ENTITY_SETS
@@ -40,4 +41,5 @@ def create_app(settings: Settings) -> GraphApp:
 
 def app_from_env() -> GraphApp:
     """The factory server workers call: settings come from the ``GRAPHSEC_*`` environment."""
+    tune_allocator()
     return create_app(Settings.from_env())
