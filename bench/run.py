@@ -724,7 +724,8 @@ def source_state() -> str:
 
 def versions(args: argparse.Namespace, tool: LoadTool) -> str:
     parts = [f"Python {platform.python_version()}", f"graphsec {_v('graphsec')}",
-             f"granian {_v('granian')}", f"orjson {_v('orjson')}", f"SQLAlchemy {_v('sqlalchemy')}",
+             f"granian {_v('granian')}", f"uvloop {_v('uvloop')}", f"orjson {_v('orjson')}",
+             f"SQLAlchemy {_v('sqlalchemy')}",
              f"asyncpg {_v('asyncpg')}", f"PyJWT {_v('pyjwt')}", f"SQLite {sqlite3.sqlite_version}"]
     if "postgresql" in backends(args):
         with contextlib.suppress(Exception):
