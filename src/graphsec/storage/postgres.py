@@ -85,6 +85,7 @@ class PostgresStore:
         self._reads = PointReads(pool, {name: et.table.name for name, et in self.tables.items()})
 
     async def close(self) -> None:
+        self._reads = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
