@@ -28,10 +28,6 @@ class Response:
     content_type: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def is_json(self) -> bool:
-        return self.content_type == GRAPH_JSON
-
 
 def json_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
     return Response(status, body, GRAPH_JSON, headers or {})
