@@ -15,6 +15,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -45,6 +46,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         chosen = metafunc.config.getoption("--backend")
         backends = BACKENDS if chosen == "all" else (chosen,)
         metafunc.parametrize("backend", backends, scope="session")
+
+
+async def _pg_value(url: str, sql: str) -> Any:
+    """The first column of the first row ``sql`` returns, on a connection of its own."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
 
 
 async def _pg(sql: list[str], url: str = PG_ADMIN_URL) -> None:

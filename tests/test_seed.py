@@ -17,7 +17,7 @@ from graphsec.config import Settings
 from graphsec.sample import Generator
 from graphsec.schema.security import SECURE_SCORE, SECURE_SCORE_CONTROL_PROFILE, USER_SECURITY_PROFILE
 from graphsec.schema.values import check_body, complete
-from tests.conftest import _client
+from tests.conftest import _client, _pg_value
 
 END = date(2026, 11, 1)
 
@@ -104,14 +104,8 @@ def _seed_cli(settings: Settings, *args: str) -> str:
 
 
 async def _analyze_count(url: str) -> int:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        return int(await conn.fetchval(
-            "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'secure_scores'"))
-    finally:
-        await conn.close()
+    return int(await _pg_value(
+        url, "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'secure_scores'"))
 
 
 async def test_seed_command_loads_data_the_api_serves(settings: Settings, auth: Any) -> None:

@@ -11,25 +11,19 @@ from __future__ import annotations
 import asyncio
 import time
 
-import asyncpg
-
 from graphsec.odata.query import ListQuery, OrderKey
 from graphsec.schema.security import SECURE_SCORE
 from graphsec.schema.values import check_body, complete
 from graphsec.storage.postgres import PostgresStore
-from tests.conftest import TABLES, _pg, score
+from tests.conftest import TABLES, _pg, _pg_value, score
 
 TENANT = "11111111-1111-1111-1111-111111111111"
 READS = 60
 
 
 async def _commits(url: str) -> int:
-    conn = await asyncpg.connect(url)
-    try:
-        return int(await conn.fetchval(
-            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"))
-    finally:
-        await conn.close()
+    return int(await _pg_value(
+        url, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"))
 
 
 async def _settled_commits(url: str, at_least: int) -> int:
