@@ -7,7 +7,7 @@ from graphsec.api.routing import Router
 from graphsec.auth.keys import load_or_create
 from graphsec.auth.tokens import LocalIssuer, TokenVerifier
 from graphsec.config import Settings
-from graphsec.memory import tune_allocator
+from graphsec.memory import settle_heap, tune_allocator
 from graphsec.odata.skiptoken import SkipTokens
 from graphsec.resources.collection import EntitySetResource
 from graphsec.schema.security import ENTITY_SETS
@@ -25,16 +25,23 @@ def create_store(settings: Settings) -> Store:
     return SQLiteStore(settings.sqlite_path(), ENTITY_SETS)
 
 
-def create_app(settings: Settings) -> GraphApp:
-    """Build the ASGI application for ``settings``; the store opens on startup."""
+def create_app(settings: Settings, settle: bool = False) -> GraphApp:
+    """Build the ASGI application for ``settings``; the store opens on startup (and then, with
+    ``settle``, the heap is frozen: :func:`graphsec.memory.settle_heap`)."""
     key = load_or_create(settings.home)
     store = create_store(settings)
+
+    async def startup() -> None:
+        await store.open()
+        if settle:
+            settle_heap()
+
     return GraphApp(
         router=Router(ENTITY_SETS),
         verifier=TokenVerifier([LocalIssuer(key)]),
         resource=EntitySetResource(store, SkipTokens(key.derive_secret("skiptoken"))),
         max_body_bytes=settings.max_body_bytes,
-        startup=store.open,
+        startup=startup,
         shutdown=store.close,
     )
 
@@ -42,4 +49,4 @@ def create_app(settings: Settings) -> GraphApp:
 def app_from_env() -> GraphApp:
     """The factory server workers call: settings come from the ``GRAPHSEC_*`` environment."""
     tune_allocator()
-    return create_app(Settings.from_env())
+    return create_app(Settings.from_env(), settle=True)
