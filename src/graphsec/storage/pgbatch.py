@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any
 
 import asyncpg
 
@@ -39,16 +38,21 @@ class PointReads:
         self.pool = pool
         self._sql = {name: batch_sql(table) for name, table in tables.items()}
         self._queue: deque[_Read] = deque()
-        self._draining = 0
+        self._draining = 0  # counted down as a drainer returns, not when its task is reaped
+        self._drainers: set[asyncio.Task[None]] = set()
         self.statements = 0
         """Statements run so far (the tests read it)."""
 
     async def get(self, entity_set: str, tenant: str, entity_id: str) -> bytes | None:
-        future: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bytes | None] = loop.create_future()
         self._queue.append((entity_set, tenant, entity_id, future))
         if self._draining < self.pool.size:
             self._draining += 1
-            asyncio.get_running_loop().create_task(self._drain())
+            # the loop keeps only weak references to tasks: hold each drainer until it ends
+            drainer = loop.create_task(self._drain())
+            self._drainers.add(drainer)
+            drainer.add_done_callback(self._drainers.discard)
         return await future
 
     def _next_batch(self) -> list[_Read]:
@@ -88,7 +92,7 @@ class PointReads:
         finally:
             self._draining -= 1
 
-    async def _run(self, conn: Any, batch: list[_Read]) -> None:
+    async def _run(self, conn: asyncpg.Connection, batch: list[_Read]) -> None:
         by_set: dict[str, list[_Read]] = {}
         for read in batch:
             by_set.setdefault(read[0], []).append(read)
