@@ -616,8 +616,11 @@ def run_case(backend: str, scale: Scale, args: argparse.Namespace, tool: LoadToo
     case = CaseResult(backend, scale, store.seed_seconds, store.reused, store.size(args.pg_admin))
     id_prefix = f"bench-{uuid.uuid4().hex[:8]}-"
     gport, bport = free_port(), free_port()
+    genv = store.env()
+    if args.pg_cache_mb is not None:
+        genv["GRAPHSEC_PG_CACHE_MB"] = str(args.pg_cache_mb)
     gs = Server("graphsec", [*graphsec_cmd(), "serve", "--port", str(gport), "--database", store.url,
-                             "--workers", "1"], store.env(), gport, work / f"graphsec-{case.key}.log")
+                             "--workers", "1"], genv, gport, work / f"graphsec-{case.key}.log")
     bare: Server | None = None
     try:
         gs.wait_ready("/healthz")
@@ -798,6 +801,14 @@ def targets(cases: list[CaseResult]) -> list[str]:
     return rows
 
 
+def pg_cache(args: argparse.Namespace) -> str:
+    if args.pg_cache_mb is None:
+        from graphsec.config import Settings
+
+        return f"{Settings.__dataclass_fields__['pg_cache_mb'].default} MiB (the default)"
+    return "off" if args.pg_cache_mb == 0 else f"{args.pg_cache_mb} MiB"
+
+
 def render(cases: list[CaseResult], args: argparse.Namespace, tool: LoadTool, command: str,
            started: datetime) -> str:
     out = ["# graphsec benchmark results", "",
@@ -828,7 +839,9 @@ def render(cases: list[CaseResult], args: argparse.Namespace, tool: LoadTool, co
                 f"database {c.db_size}. Peak RSS (VmHWM): graphsec worker "
                 f"{mib(c.rss_graphsec.get('worker', 0))} (main process "
                 f"{mib(c.rss_graphsec.get('main', 0))}), bare worker "
-                f"{mib(c.rss_bare.get('worker', 0))}.", "",
+                f"{mib(c.rss_bare.get('worker', 0))}."
+                + (f" Document cache (`GRAPHSEC_PG_CACHE_MB`): {pg_cache(args)}."
+                   if c.backend == "postgresql" else ""), "",
                 "| scenario | graphsec req/s | p50 ms | p99 ms | bare req/s | bare p50 ms | "
                 "bare p99 ms | ratio | body bytes (graphsec / bare) | errors |",
                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -905,6 +918,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reuse-data", action="store_true",
                    help="reuse stores kept by an earlier --keep-data run (development only: earlier "
                         "runs' PATCHes and POSTs remain in them)")
+    p.add_argument("--pg-cache-mb", type=int, default=None, metavar="MIB",
+                   help="GRAPHSEC_PG_CACHE_MB for graphsec on PostgreSQL (0: every read sends "
+                        "every document, the cold-cache case); graphsec's default otherwise")
     p.add_argument("--profile", action="append", default=[], metavar="SCENARIO[@BACKEND-SCALE]",
                    help="after the measured run, load SCENARIO again under py-spy and report the "
                         "top functions (repeatable), e.g. filter_count@sqlite-1m")

@@ -19,7 +19,8 @@ def create_store(settings: Settings) -> Store:
     if settings.backend == "postgresql":
         from graphsec.storage.postgres import PostgresStore
 
-        return PostgresStore(settings.database_url, settings.pool_size, ENTITY_SETS)
+        return PostgresStore(settings.database_url, settings.pool_size, ENTITY_SETS,
+                             cache_bytes=settings.pg_cache_mb * 2**20)
     from graphsec.storage.sqlite import SQLiteStore
 
     return SQLiteStore(settings.sqlite_path(), ENTITY_SETS)

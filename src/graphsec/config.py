@@ -36,6 +36,9 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY
     pool_size: int = 10
     """PostgreSQL connections per worker process (``GRAPHSEC_DB_POOL_SIZE``)."""
+    pg_cache_mb: int = 64
+    """PostgreSQL: MiB of documents each worker keeps by row version (``GRAPHSEC_PG_CACHE_MB``;
+    0 turns it off; ``storage/pgcache.py``)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -48,8 +51,9 @@ class Settings:
         database_url = env.get("GRAPHSEC_DATABASE_URL") or f"sqlite:///{home / 'graphsec.db'}"
         max_body = _whole(env, "GRAPHSEC_MAX_BODY_BYTES", DEFAULT_MAX_BODY)
         pool_size = _whole(env, "GRAPHSEC_DB_POOL_SIZE", 10)
+        pg_cache_mb = _whole(env, "GRAPHSEC_PG_CACHE_MB", 64)
         settings = cls(home=home, database_url=database_url, max_body_bytes=max_body,
-                       pool_size=pool_size)
+                       pool_size=pool_size, pg_cache_mb=pg_cache_mb)
         given = {k: v for k, v in overrides.items() if v is not None and k != "home"}
         settings = replace(settings, **given)  # type: ignore[arg-type]
         settings.validate()
@@ -64,6 +68,8 @@ class Settings:
             raise SettingsError("GRAPHSEC_MAX_BODY_BYTES must be at least 1024")
         if not 1 <= self.pool_size <= 1000:
             raise SettingsError("GRAPHSEC_DB_POOL_SIZE must be from 1 to 1000")
+        if not 0 <= self.pg_cache_mb <= 65536:
+            raise SettingsError("GRAPHSEC_PG_CACHE_MB must be from 0 (off) to 65536")
         if self.backend == "sqlite":
             self.sqlite_path()  # raises for a URL that names no file
 
@@ -96,6 +102,7 @@ class Settings:
             "GRAPHSEC_DATABASE_URL": self.database_url,
             "GRAPHSEC_MAX_BODY_BYTES": str(self.max_body_bytes),
             "GRAPHSEC_DB_POOL_SIZE": str(self.pool_size),
+            "GRAPHSEC_PG_CACHE_MB": str(self.pg_cache_mb),
         }
 
 

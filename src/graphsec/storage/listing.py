@@ -26,6 +26,7 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Integer,
     Select,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     select,
     union_all,
 )
@@ -89,15 +91,25 @@ def list_values(tenant: str, query: ListQuery) -> dict[str, Any]:
     return values
 
 
-def list_statement(et: EntityTable, query: ListQuery, dialect: str) -> Select[Any]:
-    """SELECT doc, key1, …, keyn for one page (limit + 1 rows, to learn whether more remain)."""
+def versions_head(et: EntityTable) -> list[ColumnElement[Any]]:
+    """PostgreSQL: each row's id and version (``xmin``, see ``pgcache.py``) instead of its
+    document, for a page whose documents may already be held."""
+    return [et.table.c.id, literal_column("xmin", BigInteger)]
+
+
+def list_statement(et: EntityTable, query: ListQuery, dialect: str,
+                   head: list[ColumnElement[Any]] | None = None) -> Select[Any]:
+    """SELECT doc, key1, …, keyn for one page (limit + 1 rows, to learn whether more remain);
+    ``head``: other leading columns than the document."""
+    if head is None:
+        head = [doc_column(et, dialect)]
     keys = [sort_expression(et, o.path, dialect) for o in query.order]
     nullable = [o.path != ("id",) for o in query.order]
     where = _filtered(et, query, dialect)
     limit = bindparam("limit", 1, type_=Integer)
     labelled = [k.label(f"k{i}") for i, k in enumerate(keys)]
     if query.after is None:
-        stmt = select(doc_column(et, dialect), *labelled).where(where).order_by(*_order_by(keys, query.order))
+        stmt = select(*head, *labelled).where(where).order_by(*_order_by(keys, query.order))
         return stmt.limit(limit).offset(bindparam("offset", 0, type_=Integer))
 
     after: list[Any] = [bindparam(f"after{j}", v) for j, v in enumerate(query.after)]
@@ -110,11 +122,12 @@ def list_statement(et: EntityTable, query: ListQuery, dialect: str) -> Select[An
                            query.order[i].descending, nullable[i]):
             branches.append((*prefix, cond))
     if not branches:
-        return select(doc_column(et, dialect), *labelled).where(false()).limit(limit)
+        return select(*head, *labelled).where(false()).limit(limit)
     parts = []
     for n, conds in enumerate(branches):
         part = (
-            select(doc_column(et, dialect).label("doc"), *labelled, literal(n).label("branch"))
+            select(*(h.label(f"h{i}") for i, h in enumerate(head)), *labelled,
+                   literal(n).label("branch"))
             .where(where, *conds)
             .order_by(*_order_by(keys, query.order))
             .limit(limit)
@@ -124,7 +137,8 @@ def list_statement(et: EntityTable, query: ListQuery, dialect: str) -> Select[An
     ordered = [combined.c.branch, *_order_by([combined.c[f"k{i}"] for i in range(len(keys))],
                                              query.order)]
     return (
-        select(combined.c.doc, *(combined.c[f"k{i}"] for i in range(len(keys))))
+        select(*(combined.c[f"h{i}"] for i in range(len(head))),
+               *(combined.c[f"k{i}"] for i in range(len(keys))))
         .order_by(*ordered)
         .limit(limit)
     )
@@ -139,12 +153,13 @@ def count_statement(et: EntityTable, query: ListQuery, dialect: str) -> Select[A
     return select(func.count()).select_from(et.table).where(_filtered(et, query, dialect))
 
 
-def counted_list_statement(et: EntityTable, query: ListQuery, dialect: str) -> Select[Any]:
+def counted_list_statement(et: EntityTable, query: ListQuery, dialect: str,
+                           head: list[ColumnElement[Any]] | None = None) -> Select[Any]:
     """:func:`list_statement` with the filtered count as a last column, for ``$count=true`` in
     one round trip. The count is an uncorrelated scalar subquery, which the database evaluates
     once; the page's order is the subquery's (a projection does not reorder rows). An empty
     page returns no row, hence no count: the caller counts separately then."""
-    page = list_statement(et, query, dialect).subquery("p")
+    page = list_statement(et, query, dialect, head).subquery("p")
     total = count_statement(et, query, dialect).scalar_subquery()
     return select(*page.c, total.label("total"))
 
@@ -154,12 +169,17 @@ def split_page(rows: Sequence[Sequence[Any]], limit: int,
     """The documents of a page's rows (``doc, key1, …`` and ``extra`` trailing columns; one
     more row than ``limit`` when more remain) and the sort keys of its last entity when more
     remain."""
-    page = rows[:limit]
-    next_after = None
-    if len(rows) > limit and page:
-        last = page[-1]
-        next_after = tuple(last[i] for i in range(1, len(last) - extra))
-    return [r[0] for r in page], next_after
+    return [r[0] for r in rows[:limit]], next_keys(rows, limit, 1, extra)
+
+
+def next_keys(rows: Sequence[Sequence[Any]], limit: int, head: int,
+              extra: int) -> tuple[Any, ...] | None:
+    """The sort keys of a page's last entity when more remain (``head`` leading and ``extra``
+    trailing columns around the keys)."""
+    if len(rows) <= limit or limit == 0:
+        return None
+    last = rows[limit - 1]
+    return tuple(last[i] for i in range(head, len(last) - extra))
 
 
 class StatementCache:
@@ -192,6 +212,15 @@ class StatementCache:
         """SQL and positional parameters of one page with the filtered count as last column."""
         compiled = self._get((et.entity_set.name, "counted", list_shape(query)),
                              lambda: counted_list_statement(et, query, self.dialect_name))
+        return compiled.sql, compiled.params(list_values(tenant, query))
+
+    def versions_page(self, et: EntityTable, tenant: str,
+                      query: ListQuery) -> tuple[str, list[Any]]:
+        """SQL and positional parameters of one page as ``id, version, key1, …[, count]``
+        (the count when the query asks for it), for PostgreSQL's body cache."""
+        build = counted_list_statement if query.count else list_statement
+        compiled = self._get((et.entity_set.name, "versions", query.count, list_shape(query)),
+                             lambda: build(et, query, self.dialect_name, versions_head(et)))
         return compiled.sql, compiled.params(list_values(tenant, query))
 
     def total(self, et: EntityTable, tenant: str, query: ListQuery) -> tuple[str, list[Any]]:

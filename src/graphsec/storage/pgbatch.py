@@ -9,15 +9,20 @@ batch of one, sent at once: batching adds no delay, it only forms while reads wo
 Each read gets its own entity or None. A batch is one statement, hence one snapshot: every
 read in it sees each write committed before the batch began, as a statement of its own would
 have at that moment.
+
+With a :class:`BodyCache`, each key travels with the row version held for it, and the database
+sends the body only for rows whose version differs (``pgcache.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 
 import asyncpg
 
+from graphsec.storage.pgcache import BodyCache
 from graphsec.storage.pgpool import ConnectionPool
 
 MAX_BATCH = 256
@@ -33,10 +38,22 @@ def batch_sql(table: str) -> str:
             f'ON t.tenant_id = k.tenant_id COLLATE "C" AND t.id = k.id COLLATE "C"')
 
 
+def versioned_batch_sql(table: str) -> str:
+    """:func:`batch_sql` with ``$3``, the version held for each key (NULL for none): each row
+    comes with its version, and its body only when that differs from the one held."""
+    return (f'SELECT k.n, t.xmin, CASE WHEN t.xmin = k.held THEN NULL ELSE t.body END '
+            f'FROM unnest($1::text[], $2::text[], $3::xid[]) WITH ORDINALITY '
+            f'AS k(tenant_id, id, held, n) JOIN {table} AS t '
+            f'ON t.tenant_id = k.tenant_id COLLATE "C" AND t.id = k.id COLLATE "C"')
+
+
 class PointReads:
-    def __init__(self, pool: ConnectionPool, tables: dict[str, str]) -> None:
+    def __init__(self, pool: ConnectionPool, tables: dict[str, str],
+                 cache: BodyCache | None = None) -> None:
         self.pool = pool
-        self._sql = {name: batch_sql(table) for name, table in tables.items()}
+        self.cache = cache
+        sql = batch_sql if cache is None else versioned_batch_sql
+        self._sql = {name: sql(table) for name, table in tables.items()}
         self._queue: deque[_Read] = deque()
         self._draining = 0  # counted down as a drainer returns, not when its task is reaped
         self._drainers: set[asyncio.Task[None]] = set()
@@ -98,9 +115,36 @@ class PointReads:
             by_set.setdefault(read[0], []).append(read)
         for entity_set, reads in by_set.items():
             self.statements += 1
-            rows = await conn.fetch(self._sql[entity_set], [r[1] for r in reads],
-                                    [r[2] for r in reads])
-            found = {int(n): body for n, body in rows}
+            tenants = [r[1] for r in reads]
+            ids = [r[2] for r in reads]
+            if self.cache is None:
+                rows = await conn.fetch(self._sql[entity_set], tenants, ids)
+                found = {int(n): body for n, body in rows}
+            else:
+                found = await self._run_versioned(conn, entity_set, tenants, ids, self.cache)
             for i, (*_, future) in enumerate(reads, start=1):
                 if not future.done():
                     future.set_result(found.get(i))
+
+    async def _run_versioned(self, conn: asyncpg.Connection, entity_set: str,
+                             tenants: list[str], ids: list[str],
+                             cache: BodyCache) -> dict[int, bytes]:
+        now = time.monotonic()
+        # what is held now, kept here: the cache may drop it while the statement runs
+        held = [cache.held((entity_set, t, i), now) for t, i in zip(tenants, ids, strict=True)]
+        rows = await conn.fetch(self._sql[entity_set], tenants, ids,
+                                [None if h is None else h[0] for h in held])
+        found: dict[int, bytes] = {}
+        for n, version, body in rows:
+            n = int(n)
+            if body is None:
+                entry = held[n - 1]
+                assert entry is not None
+                assert entry[0] == version
+                found[n] = entry[1]
+                cache.hits += 1
+            else:
+                found[n] = body
+                cache.misses += 1
+                cache.put((entity_set, tenants[n - 1], ids[n - 1]), int(version), body)
+        return found

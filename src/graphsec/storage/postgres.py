@@ -10,12 +10,16 @@ no session state), and ``$count=true`` rides in the page's statement.
 holds the canonical JSON as bytes, which reads serve as they are (migrations 0002 and 0003:
 re-encoding every row from jsonb was half of a list's time in the benchmark's profile).
 
+Documents already read are kept by row version (``pgcache.py``): a page is read as ids and
+versions, and a GET sends the version it holds, so the database sends only bodies that changed.
+
 An update is ``SELECT … FOR UPDATE`` then ``UPDATE`` in one transaction, so concurrent writers
 of one entity queue on its row lock and none of their changes is lost.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import asyncpg
@@ -28,8 +32,9 @@ from graphsec.schema.security import ENTITY_SETS
 from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
 from graphsec.storage.base import Change, Page
-from graphsec.storage.listing import StatementCache, split_page
+from graphsec.storage.listing import StatementCache, next_keys, split_page
 from graphsec.storage.pgbatch import PointReads
+from graphsec.storage.pgcache import BodyCache
 from graphsec.storage.pgpool import ConnectionPool
 from graphsec.storage.sqlbase import (
     Compiled,
@@ -51,15 +56,19 @@ class PostgresStore:
     """:class:`graphsec.storage.base.Store` on PostgreSQL."""
 
     def __init__(self, url: str, pool_size: int = 10,
-                 entity_sets: tuple[EntitySet, ...] = ENTITY_SETS) -> None:
+                 entity_sets: tuple[EntitySet, ...] = ENTITY_SETS,
+                 cache_bytes: int = 64 * 2**20) -> None:
         self.url = url
         self.pool_size = pool_size
+        self.cache = BodyCache(cache_bytes) if cache_bytes > 0 else None
+        """Documents by row version; None when ``cache_bytes`` is 0."""
         self.metadata, self.tables = build_tables(entity_sets)
         self._dialect = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
         self._pool: ConnectionPool | None = None
         self._reads: PointReads | None = None
         self._plain: dict[tuple[str, str], Compiled] = {}
         self._statements = StatementCache(self._dialect, DIALECT)
+        self._fetch_sql = {name: _versions_sql(et.table.name) for name, et in self.tables.items()}
         for name, et in self.tables.items():
             for op, stmt in fixed_statements(et, DIALECT).items():
                 self._plain[(name, op)] = Compiled(stmt, self._dialect)
@@ -82,10 +91,13 @@ class PostgresStore:
                 f"needs {migrate.head()}: run `graphsec db upgrade --database <url>` first"
             )
         self._pool = pool
-        self._reads = PointReads(pool, {name: et.table.name for name, et in self.tables.items()})
+        self._reads = PointReads(pool, {name: et.table.name for name, et in self.tables.items()},
+                                 self.cache)
 
     async def close(self) -> None:
         self._reads = None
+        if self.cache is not None:
+            self.cache.clear()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -149,6 +161,39 @@ class PostgresStore:
                              "Narrow the expression (e.g. avoid dividing by tiny values).") from None
 
     async def list(self, tenant: str, entity_set: str, query: ListQuery) -> Page:
+        if self.cache is not None:
+            page = await self._list_versions(tenant, entity_set, query, self.cache)
+            if page is not None:
+                return page
+        return await self._list_bodies(tenant, entity_set, query)
+
+    async def _list_versions(self, tenant: str, entity_set: str, query: ListQuery,
+                             cache: BodyCache) -> Page | None:
+        """The page as ids and versions, its documents from the cache and, for those not held,
+        fetched by id and version; None when a row changed between the two statements."""
+        et = self.tables[entity_set]
+        rows = await self._query(*self._statements.versions_page(et, tenant, query))
+        extra = 1 if query.count else 0
+        head = rows[:query.limit]
+        now = time.monotonic()
+        held = [cache.get((entity_set, tenant, r[0]), r[1], now) for r in head]
+        missing = [i for i, body in enumerate(held) if body is None]
+        if missing:
+            fetched = await self._query(self._fetch_sql[entity_set], [
+                tenant, [head[i][0] for i in missing], [head[i][1] for i in missing]])
+            if len(fetched) != len(missing):
+                return None  # a row was rewritten or deleted since the page was read
+            for n, body in fetched:
+                i = missing[int(n) - 1]
+                held[i] = body
+                cache.put((entity_set, tenant, head[i][0]), head[i][1], body)
+        docs = [body for body in held if body is not None]
+        total = None
+        if query.count:
+            total = int(rows[0][-1]) if rows else await self.count(tenant, entity_set, query)
+        return Page(docs, next_keys(rows, query.limit, 2, extra), total)
+
+    async def _list_bodies(self, tenant: str, entity_set: str, query: ListQuery) -> Page:
         et = self.tables[entity_set]
         if not query.count:
             rows = await self._query(*self._statements.page(et, tenant, query))
@@ -162,3 +207,11 @@ class PostgresStore:
     async def count(self, tenant: str, entity_set: str, query: ListQuery) -> int:
         rows = await self._query(*self._statements.total(self.tables[entity_set], tenant, query))
         return int(rows[0][0])
+
+
+def _versions_sql(table: str) -> str:
+    """The bodies of one tenant's rows by id and version (``$2``/``$3`` parallel arrays); a row
+    whose version is no longer the one asked for is not returned."""
+    return (f'SELECT k.n, t.body FROM unnest($2::text[], $3::xid[]) WITH ORDINALITY '
+            f'AS k(id, version, n) JOIN {table} AS t '
+            f'ON t.tenant_id = $1 AND t.id = k.id COLLATE "C" AND t.xmin = k.version')
