@@ -14,6 +14,7 @@ processes can write the same file.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,22 @@ from graphsec.storage.sqlite_reader import PointReader, ReaderUnavailable, open_
 from graphsec.storage.tables import build_tables
 
 DIALECT = "sqlite"
+
+
+def _enable_wal(conn: sqlite3.Connection, seconds: float = 10.0) -> None:
+    """Switch the file to WAL (it stays so). Server workers open a new file at the same moment:
+    when two of them try the switch together, SQLite answers one "database is locked" at once,
+    without waiting on the busy timeout (both hold a shared lock and want an exclusive one),
+    so that one steps back and tries again; by then the file is in WAL."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 class SQLiteStore:
@@ -63,9 +80,9 @@ class SQLiteStore:
         if migrate.current(url) != migrate.head():
             migrate.upgrade(url)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=10000")
+        _enable_wal(conn)
+        conn.execute("PRAGMA synchronous=NORMAL")
         self._conn = conn
         for name, et in self.tables.items():
             for op, stmt in fixed_statements(et, DIALECT).items():
