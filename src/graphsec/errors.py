@@ -16,7 +16,9 @@ Exception tree::
     ├── Conflict                    409 Conflict
     ├── RequestEntityTooLarge       413 RequestEntityTooLarge
     ├── UnsupportedMediaType        415 UnsupportedMediaType
-    └── TooManyRequests             429 TooManyRequests (+ Retry-After, integer seconds)
+    ├── TooManyRequests             429 TooManyRequests (+ Retry-After, integer seconds)
+    └── ServiceUnavailable          503 serviceNotAvailable (+ Retry-After): the database is
+                                    unreachable (the SDKs' retry handlers retry 503)
 
 Anything else that escapes a handler is a server fault and is rendered as 500
 ``generalException`` without internal details.
@@ -124,3 +126,11 @@ class TooManyRequests(GraphError):
         super().__init__(
             "Please retry again later.", headers={"Retry-After": str(max(1, retry_after_seconds))}
         )
+
+
+class ServiceUnavailable(GraphError):
+    status = 503
+    code = "serviceNotAvailable"
+
+    def __init__(self, message: str, retry_after_seconds: int = 5) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})

@@ -17,17 +17,22 @@ sends the body only for rows whose version differs (``pgcache.py``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 
 import asyncpg
 
+from graphsec.errors import ServiceUnavailable
 from graphsec.storage.pgcache import BodyCache
-from graphsec.storage.pgpool import ConnectionPool
+from graphsec.storage.pgpool import ConnectionPool, connection_lost
 
 MAX_BATCH = 256
 
-_Read = tuple[str, str, str, "asyncio.Future[bytes | None]"]  # entity set, tenant, id
+log = logging.getLogger("graphsec.storage")
+
+_Read = tuple[str, str, str, "asyncio.Future[bytes | None]", int]
+"""entity set, tenant, id, the reader's future, how many times the read was sent already"""
 
 
 def batch_sql(table: str) -> str:
@@ -45,6 +50,13 @@ def versioned_batch_sql(table: str) -> str:
             f'FROM unnest($1::text[], $2::text[], $3::xid[]) WITH ORDINALITY '
             f'AS k(tenant_id, id, held, n) JOIN {table} AS t '
             f'ON t.tenant_id = k.tenant_id COLLATE "C" AND t.id = k.id COLLATE "C"')
+
+
+def unavailable(exc: BaseException) -> ServiceUnavailable:
+    """The 503 for a database that cannot be reached (the cause goes to the server log)."""
+    log.warning("PostgreSQL unreachable: %s: %s", type(exc).__name__, exc)
+    return ServiceUnavailable("The database is not reachable at the moment; retry in a few "
+                              "seconds.")
 
 
 class PointReads:
@@ -67,7 +79,7 @@ class PointReads:
     async def get(self, entity_set: str, tenant: str, entity_id: str) -> bytes | None:
         loop = self._loop
         future: asyncio.Future[bytes | None] = loop.create_future()
-        self._queue.append((entity_set, tenant, entity_id, future))
+        self._queue.append((entity_set, tenant, entity_id, future, 0))
         if self._draining < self.pool.size:
             self._draining += 1
             # the loop keeps only weak references to tasks: hold each drainer until it ends
@@ -81,9 +93,19 @@ class PointReads:
 
     @staticmethod
     def _fail(batch: list[_Read], exc: BaseException) -> None:
-        for *_, future in batch:
+        for read in batch:
+            future = read[3]
             if not future.done():
                 future.set_exception(exc)
+
+    def _retry_or_fail(self, batch: list[_Read], exc: BaseException) -> None:
+        """The connection was lost under ``batch``: reads sent once go back to the front of the
+        queue, for a fresh connection; reads already retried fail with a 503."""
+        self.pool.discard_idle()  # a restarted server has closed them all
+        again = [(r[0], r[1], r[2], r[3], r[4] + 1) for r in batch
+                 if r[4] == 0 and not r[3].done()]
+        self._queue.extendleft(reversed(again))
+        self._fail([r for r in batch if r[4] > 0], unavailable(exc))
 
     async def _drain(self) -> None:
         try:
@@ -91,7 +113,8 @@ class PointReads:
                 try:
                     conn = await self.pool.take()
                 except BaseException as exc:  # no connection: the waiting reads get the error
-                    self._fail(self._next_batch(), exc)
+                    self._fail(self._next_batch(),
+                               unavailable(exc) if connection_lost(exc) else exc)
                     if not isinstance(exc, Exception):
                         raise
                     continue
@@ -101,13 +124,14 @@ class PointReads:
                     if batch:
                         await self._run(conn, batch)
                     healthy = True
-                except asyncpg.PostgresError as exc:
-                    healthy = True
-                    self._fail(batch, exc)
                 except BaseException as exc:
-                    self._fail(batch, exc)
-                    if not isinstance(exc, Exception):
-                        raise
+                    if connection_lost(exc):
+                        self._retry_or_fail(batch, exc)
+                    else:  # a statement the database refused leaves the connection usable
+                        healthy = isinstance(exc, asyncpg.PostgresError)
+                        self._fail(batch, exc)
+                        if not isinstance(exc, Exception):
+                            raise
                 finally:
                     self.pool.give_back(conn, healthy)
         finally:
@@ -126,9 +150,9 @@ class PointReads:
                 found = {int(n): body for n, body in rows}
             else:
                 found = await self._run_versioned(conn, entity_set, tenants, ids, self.cache)
-            for i, (*_, future) in enumerate(reads, start=1):
-                if not future.done():
-                    future.set_result(found.get(i))
+            for i, read in enumerate(reads, start=1):
+                if not read[3].done():
+                    read[3].set_result(found.get(i))
 
     async def _run_versioned(self, conn: asyncpg.Connection, entity_set: str,
                              tenants: list[str], ids: list[str],

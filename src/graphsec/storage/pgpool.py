@@ -23,6 +23,17 @@ from typing import Any
 import asyncpg
 
 
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the connection to PostgreSQL is gone (a restart, a failover, a
+    terminated backend, the server unreachable) rather than that a statement was refused."""
+    return isinstance(exc, (
+        asyncpg.PostgresConnectionError,  # ConnectionDoesNotExistError, ConnectionFailureError …
+        asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, asyncpg.CannotConnectNowError,
+        asyncpg.InterfaceError, asyncpg.InternalClientError,  # a connection left mid-operation
+        OSError,  # refused, reset, unreachable
+    ))
+
+
 class PoolClosed(RuntimeError):
     pass
 
@@ -107,6 +118,13 @@ class ConnectionPool:
         else:
             self._discard(conn)
             self._give(None)
+
+    def discard_idle(self) -> None:
+        """Close every idle connection: after one was found lost (the server restarted, say),
+        the others may be too, and the next use should open a fresh one."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            self._discard(conn)
 
     async def take(self) -> asyncpg.Connection:
         """A connection for the caller alone, until :meth:`give_back`."""

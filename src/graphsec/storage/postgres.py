@@ -33,9 +33,9 @@ from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
 from graphsec.storage.base import Change, Page
 from graphsec.storage.listing import StatementCache, next_keys, split_page
-from graphsec.storage.pgbatch import PointReads
+from graphsec.storage.pgbatch import PointReads, unavailable
 from graphsec.storage.pgcache import BodyCache
-from graphsec.storage.pgpool import ConnectionPool
+from graphsec.storage.pgpool import ConnectionPool, connection_lost
 from graphsec.storage.sqlbase import (
     Compiled,
     conflict,
@@ -121,6 +121,8 @@ class PostgresStore:
             await self.pool.execute(sql, *params)
         except asyncpg.UniqueViolationError:
             raise conflict(et, doc["id"]) from None
+        except Exception as exc:
+            raise _write_failed(exc, self.pool) from None
         return data
 
     async def get(self, tenant: str, entity_set: str, entity_id: str) -> bytes | None:
@@ -133,32 +135,49 @@ class PostgresStore:
     ) -> bytes | None:
         et = self.tables[entity_set]
         key = {"tenant": tenant, "id": entity_id}
-        async with self.pool.acquire() as conn, conn.transaction():
-            sql, params = self._stmt(entity_set, "get_for_update", key)
-            body = await conn.fetchval(sql, *params)
-            if body is None:
-                return None
-            doc = change(orjson.loads(body))
-            data = encode_doc(doc)
-            sql, params = self._stmt(entity_set, "update",
-                                     row_values(et, tenant, entity_id, doc, data, DIALECT))
-            await conn.execute(sql, *params)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                sql, params = self._stmt(entity_set, "get_for_update", key)
+                body = await conn.fetchval(sql, *params)
+                if body is None:
+                    return None
+                doc = change(orjson.loads(body))
+                data = encode_doc(doc)
+                sql, params = self._stmt(entity_set, "update",
+                                         row_values(et, tenant, entity_id, doc, data, DIALECT))
+                await conn.execute(sql, *params)
+        except Exception as exc:
+            raise _write_failed(exc, self.pool) from None
         return data
 
     async def delete(self, tenant: str, entity_set: str, entity_id: str) -> bool:
         sql, params = self._stmt(entity_set, "delete", {"tenant": tenant, "id": entity_id})
-        status: str = await self.pool.execute(sql, *params)
+        try:
+            status: str = await self.pool.execute(sql, *params)
+        except Exception as exc:
+            raise _write_failed(exc, self.pool) from None
         return status != "DELETE 0"
 
     async def _query(self, sql: str, params: list[Any]) -> list[asyncpg.Record]:
-        try:
-            rows: list[asyncpg.Record] = await self.pool.fetch(sql, *params)
-            return rows
-        except asyncpg.DataError as exc:
-            # SQLSTATE class 22: the client's $filter computed something the database refuses
-            # (a float overflow, say), where SQLite would give infinity
-            raise BadRequest(f"The $filter cannot be evaluated on the stored data: {exc}. "
-                             "Narrow the expression (e.g. avoid dividing by tiny values).") from None
+        """A read; sent again, once, on a fresh connection when the connection was lost (a
+        server restart closes every pooled connection), then a 503."""
+        for attempt in range(2):
+            try:
+                rows: list[asyncpg.Record] = await self.pool.fetch(sql, *params)
+                return rows
+            except asyncpg.DataError as exc:
+                # SQLSTATE class 22: the client's $filter computed something the database
+                # refuses (a float overflow, say), where SQLite would give infinity
+                raise BadRequest(f"The $filter cannot be evaluated on the stored data: {exc}. "
+                                 "Narrow the expression (e.g. avoid dividing by tiny values)."
+                                 ) from None
+            except Exception as exc:
+                if not connection_lost(exc):
+                    raise
+                if attempt:
+                    raise unavailable(exc) from None
+                self.pool.discard_idle()
+        raise AssertionError("unreachable")
 
     async def list(self, tenant: str, entity_set: str, query: ListQuery) -> Page:
         if self.cache is not None:
@@ -215,3 +234,12 @@ def _versions_sql(table: str) -> str:
     return (f'SELECT k.n, t.body FROM unnest($2::text[], $3::xid[]) WITH ORDINALITY '
             f'AS k(id, version, n) JOIN {table} AS t '
             f'ON t.tenant_id = $1 AND t.id = k.id COLLATE "C" AND t.xmin = k.version')
+
+
+def _write_failed(exc: Exception, pool: ConnectionPool) -> Exception:
+    """What a write's failure becomes: a lost connection a 503 (a write is not sent again: it
+    may have been committed before the connection went), anything else itself."""
+    if not connection_lost(exc):
+        return exc
+    pool.discard_idle()
+    return unavailable(exc)
