@@ -17,8 +17,9 @@ Exception tree::
     ├── RequestEntityTooLarge       413 RequestEntityTooLarge
     ├── UnsupportedMediaType        415 UnsupportedMediaType
     ├── TooManyRequests             429 TooManyRequests (+ Retry-After, integer seconds)
-    └── ServiceUnavailable          503 serviceNotAvailable (+ Retry-After): the database is
-                                    unreachable (the SDKs' retry handlers retry 503)
+    └── ServiceUnavailable          503 serviceNotAvailable (+ Retry-After): PostgreSQL is
+                                    unreachable, or another writer holds SQLite's lock (the
+                                    SDKs' retry handlers retry 503)
 
 Anything else that escapes a handler is a server fault and is rendered as 500
 ``generalException`` without internal details.

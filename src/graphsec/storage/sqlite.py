@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
+from graphsec.errors import ServiceUnavailable
 from graphsec.odata.query import ListQuery
 from graphsec.schema.security import ENTITY_SETS
 from graphsec.schema.types import EntitySet
@@ -56,11 +57,23 @@ def _enable_wal(conn: sqlite3.Connection, seconds: float = 10.0) -> None:
             time.sleep(0.005)
 
 
+def _busy(exc: sqlite3.OperationalError) -> Exception:
+    """A write that waited the whole busy timeout for another process's lock (a bulk load, a
+    long transaction of another tool) is a 503 the client can retry; other errors stay."""
+    if "locked" in str(exc) or "busy" in str(exc):
+        return ServiceUnavailable("The database is busy with another writer; retry in a few "
+                                  "seconds.")
+    return exc
+
+
 class SQLiteStore:
     """:class:`graphsec.storage.base.Store` on a SQLite file."""
 
-    def __init__(self, path: Path, entity_sets: tuple[EntitySet, ...] = ENTITY_SETS) -> None:
+    def __init__(self, path: Path, entity_sets: tuple[EntitySet, ...] = ENTITY_SETS,
+                 busy_timeout_ms: int = 10_000) -> None:
         self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        """How long a write waits for another process's write lock before a 503."""
         self.metadata, self.tables = build_tables(entity_sets)
         self._dialect = sqlite_dialect.dialect(paramstyle="qmark")
         self._conn: sqlite3.Connection | None = None
@@ -80,7 +93,7 @@ class SQLiteStore:
         if migrate.current(url) != migrate.head():
             migrate.upgrade(url)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
         _enable_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         self._conn = conn
@@ -116,6 +129,8 @@ class SQLiteStore:
             self._run(entity_set, "insert", row_values(et, tenant, doc["id"], doc, data, DIALECT))
         except sqlite3.IntegrityError:
             raise conflict(et, doc["id"]) from None
+        except sqlite3.OperationalError as exc:
+            raise _busy(exc) from None
         return data
 
     async def get(self, tenant: str, entity_set: str, entity_id: str) -> bytes | None:
@@ -133,7 +148,10 @@ class SQLiteStore:
     ) -> bytes | None:
         et = self.tables[entity_set]
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise _busy(exc) from None
         try:
             row = self._run(entity_set, "get", {"tenant": tenant, "id": entity_id}).fetchone()
             if row is None:
@@ -149,7 +167,10 @@ class SQLiteStore:
         return data
 
     async def delete(self, tenant: str, entity_set: str, entity_id: str) -> bool:
-        cur = self._run(entity_set, "delete", {"tenant": tenant, "id": entity_id})
+        try:
+            cur = self._run(entity_set, "delete", {"tenant": tenant, "id": entity_id})
+        except sqlite3.OperationalError as exc:
+            raise _busy(exc) from None
         return cur.rowcount > 0
 
     async def list(self, tenant: str, entity_set: str, query: ListQuery) -> Page:
