@@ -48,6 +48,8 @@ def test_every_document_is_valid_and_complete() -> None:
         for doc in data[key]:
             checked = check_body(entity, doc, "create")
             assert complete(entity, checked) == complete(entity, doc)
+            # stored complete, as the API stores documents: a PATCH completes only what changes
+            assert complete(entity, doc) == doc
 
 
 def test_scores_add_up_and_trend_daily() -> None:

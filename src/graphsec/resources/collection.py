@@ -183,14 +183,12 @@ class EntitySetResource:
         derive = rule(call.principal, patch) if rule else None
 
         def change(stored: dict[str, Any]) -> dict[str, Any]:
-            # the stored document is complete already: only what changes needs completing
-            new = merge(entity, stored, patch)
-            changed = set(patch)
+            # the stored document is complete already: only what the client sent needs
+            # completing (derived values come complete)
+            new = complete(entity, merge(entity, stored, patch), only=set(patch))
             if derive is not None:
-                derived = derive(stored)
-                new.update(derived)
-                changed.update(derived)
-            return complete(entity, new, only=changed)
+                new.update(derive(stored))
+            return new
 
         doc = await self.store.update(call.tenant, call.entity_set.name, entity_id, change)
         if doc is None:

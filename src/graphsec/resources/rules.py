@@ -7,11 +7,12 @@ from typing import Any
 
 from graphsec.auth.principal import Principal
 from graphsec.errors import BadRequest
-from graphsec.schema.security import CONTROL_STATES
-from graphsec.schema.values import now_datetime
+from graphsec.schema.security import CONTROL_STATES, SECURE_SCORE_CONTROL_STATE_UPDATE
+from graphsec.schema.values import complete, now_datetime
 
 Derive = Callable[[dict[str, Any]], dict[str, Any]]
-"""Given the stored document, the further properties an update sets."""
+"""Given the stored (complete) document, the further properties an update sets, complete: the
+update does not walk them again (a control profile's history grows with every PATCH)."""
 UpdateRule = Callable[[Principal, dict[str, Any]], Derive | None]
 """Checks (and may consume) a validated PATCH body; returns what the update derives from it."""
 
@@ -45,7 +46,9 @@ def control_profile_update(principal: Principal, patch: dict[str, Any]) -> Deriv
             "updatedBy": principal.identity,
             "updatedDateTime": now,
         }
-        return {"controlStateUpdates": [*history, entry]}
+        # the stored entries are complete already; only the new one is completed
+        return {"controlStateUpdates": [*history,
+                                        complete(SECURE_SCORE_CONTROL_STATE_UPDATE, entry)]}
 
     return derive
 
