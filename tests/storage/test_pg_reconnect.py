@@ -96,6 +96,38 @@ async def test_concurrent_reads_by_id_survive_it_too(store: PostgresStore,
     assert [orjson.loads(b or b"{}").get("id") for b in bodies] == [f"s{i % 3}" for i in range(30)]
 
 
+async def test_a_lost_connection_empties_the_document_cache(store: PostgresStore,
+                                                             postgres_url: str) -> None:
+    """Transactions lost in a crash or an asynchronous failover give their ids out again, so a
+    row version seen before the loss may name another document after it."""
+    assert store.cache is not None
+    assert len(store.cache) == 2  # the two documents of the fixture's pages
+    await terminate_pool(store, postgres_url)
+    assert await store.get(T, SCORES, "s1") is not None
+    assert len(store.cache) == 1  # only what was read after the loss
+
+
+async def test_an_id_postgresql_cannot_store_fails_only_its_own_read(
+        store: PostgresStore) -> None:
+    """A NUL cannot be in a PostgreSQL text, so no entity has such an id: its GET finds nothing
+    (sent in a batch, the database's refusal would fail every read batched with it)."""
+    got = await asyncio.gather(store.get(T, SCORES, "s1"), store.get(T, SCORES, "a\x00b"),
+                               store.get(T, SCORES, "s2"))
+    assert [orjson.loads(b)["id"] if b else None for b in got] == ["s1", None, "s2"]
+    assert await store.update(T, SCORES, "a\x00b", lambda d: d) is None
+    assert await store.delete(T, SCORES, "a\x00b") is False
+
+
+async def test_a_row_without_a_body_is_not_found_and_fails_no_other_read(
+        store: PostgresStore, postgres_url: str) -> None:
+    """Only a writer other than graphsec can leave ``body`` NULL; such a row is not served."""
+    assert await store.get(T, SCORES, "s0") is not None  # held in the cache now
+    await _pg(["UPDATE secure_scores SET body = NULL WHERE id = 's0'"], postgres_url)
+    got = await asyncio.gather(store.get(T, SCORES, "s0"), store.get(T, SCORES, "s1"))
+    assert got[0] is None
+    assert got[1] is not None
+
+
 def unreachable(store: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> None:
     async def refused(*args: Any, **kwargs: Any) -> Any:
         raise ConnectionRefusedError(111, "Connection refused")

@@ -132,3 +132,84 @@ async def test_a_wrong_url_fails_at_open() -> None:
     with pytest.raises(ConnectionRefusedError):
         await pool.open()
     assert pool.open_connections == 0
+
+
+async def test_a_place_freed_by_a_lost_connection_goes_to_the_waiter_without_outgrowing(
+        postgres_url: str) -> None:
+    """A connection given back unhealthy frees its place for the first waiter; a take() that
+    comes before the waiter has connected must wait too, not open a connection in that place."""
+    pool = ConnectionPool(postgres_url, 2)
+    await pool.open()
+    backends_seen: list[int] = []
+    real_connect = asyncpg.connect
+
+    async def counting_connect(*args: object, **kwargs: object) -> asyncpg.Connection:
+        conn = await real_connect(*args, **kwargs)  # type: ignore[arg-type]
+        backends_seen.append(pool.open_connections)
+        return conn
+
+    try:
+        a = await pool.take()
+        b = await pool.take()
+        asyncpg.connect = counting_connect  # type: ignore[assignment]
+        waiter = asyncio.ensure_future(pool.take())
+        await asyncio.sleep(0)  # it queues
+
+        async def lose_and_take_again() -> asyncpg.Connection:
+            # as a batch of reads retried after its connection was lost: in one step
+            pool.give_back(a, healthy=False)  # lost: its place is the waiter's
+            return await pool.take()  # before the waiter has connected
+
+        late = asyncio.ensure_future(lose_and_take_again())
+        first = await asyncio.wait_for(waiter, 5)
+        await asyncio.sleep(0.05)
+        assert not late.done()  # waits for a place like everyone else
+        assert pool.open_connections == 2
+        pool.give_back(first, healthy=True)
+        second = await asyncio.wait_for(late, 5)
+        assert second is first
+        assert max(backends_seen) <= 2
+        pool.give_back(second, healthy=True)
+        pool.give_back(b, healthy=True)
+    finally:
+        asyncpg.connect = real_connect  # type: ignore[assignment]
+        await pool.close()
+    assert pool.open_connections == 0
+
+
+async def test_finding_an_idle_connection_closed_tells_on_lost(postgres_url: str) -> None:
+    lost: list[bool] = []
+    pool = ConnectionPool(postgres_url, 2, on_lost=lambda: lost.append(True))
+    await pool.open()
+    try:
+        conn = await pool.take()
+        pool.give_back(conn, healthy=True)
+        await conn.close()  # closed while idle, as a server restart does
+        assert await pool.fetchval("SELECT 7") == 7  # a fresh connection
+        assert lost == [True]
+        pool.discard_idle()
+        assert lost == [True, True]
+    finally:
+        await pool.close()
+
+
+async def test_a_server_started_at_another_time_tells_on_lost(postgres_url: str) -> None:
+    """A new connection that reaches a server started at another time than the last one (a
+    restart, a failover) tells ``on_lost``: row versions seen before may be given out again."""
+    lost: list[bool] = []
+    pool = ConnectionPool(postgres_url, 2, on_lost=lambda: lost.append(True))
+    await pool.open()
+    try:
+        started = pool.server_started
+        assert started is not None
+        assert lost == []
+        pool.server_started = "a server that was started at another time"
+        a = await pool.take()  # the idle one: no new connection, nothing learnt
+        assert lost == []
+        b = await pool.take()  # a new connection
+        assert lost == [True]
+        assert pool.server_started == started
+        pool.give_back(a, healthy=True)
+        pool.give_back(b, healthy=True)
+    finally:
+        await pool.close()

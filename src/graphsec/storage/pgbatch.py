@@ -45,8 +45,9 @@ def batch_sql(table: str) -> str:
 
 def versioned_batch_sql(table: str) -> str:
     """:func:`batch_sql` with ``$3``, the version held for each key (NULL for none): each row
-    comes with its version, and its body only when that differs from the one held."""
-    return (f'SELECT k.n, t.xmin, CASE WHEN t.xmin = k.held THEN NULL ELSE t.body END '
+    comes with its version, whether that is the one held, and its body only when it is not."""
+    return (f'SELECT k.n, t.xmin, (t.xmin = k.held) IS TRUE, '
+            f'CASE WHEN t.xmin = k.held THEN NULL ELSE t.body END '
             f'FROM unnest($1::text[], $2::text[], $3::xid[]) WITH ORDINALITY '
             f'AS k(tenant_id, id, held, n) JOIN {table} AS t '
             f'ON t.tenant_id = k.tenant_id COLLATE "C" AND t.id = k.id COLLATE "C"')
@@ -105,7 +106,9 @@ class PointReads:
         again = [(r[0], r[1], r[2], r[3], r[4] + 1) for r in batch
                  if r[4] == 0 and not r[3].done()]
         self._queue.extendleft(reversed(again))
-        self._fail([r for r in batch if r[4] > 0], unavailable(exc))
+        failed = [r for r in batch if r[4] > 0]
+        if failed:
+            self._fail(failed, unavailable(exc))
 
     async def _drain(self) -> None:
         try:
@@ -163,15 +166,13 @@ class PointReads:
         rows = await conn.fetch(self._sql[entity_set], tenants, ids,
                                 [None if h is None else h[0] for h in held])
         found: dict[int, bytes] = {}
-        for n, version, body in rows:
+        for n, version, same, body in rows:
             n = int(n)
-            if body is None:
-                entry = held[n - 1]
-                assert entry is not None
-                assert entry[0] == version
+            entry = held[n - 1]
+            if same and entry is not None:
                 found[n] = entry[1]
                 cache.hits += 1
-            else:
+            elif body is not None:  # (a row whose body is NULL was not written by graphsec)
                 found[n] = body
                 cache.misses += 1
                 cache.put((entity_set, tenants[n - 1], ids[n - 1]), int(version), body)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -39,11 +39,16 @@ class PoolClosed(RuntimeError):
 
 
 class ConnectionPool:
-    def __init__(self, url: str, size: int) -> None:
+    def __init__(self, url: str, size: int, on_lost: Callable[[], None] | None = None) -> None:
         if size < 1:
             raise ValueError("the pool needs at least one connection")
         self.url = url
         self.size = size
+        self.on_lost = on_lost
+        """Called when the pool finds connections gone, or a new connection reaches a server
+        started at another time than the last one did (a restart, a failover)."""
+        self.server_started: object = None
+        """``pg_postmaster_start_time()`` as the latest connection saw it."""
         self._idle: list[asyncpg.Connection] = []
         self._waiters: deque[asyncio.Future[asyncpg.Connection | None]] = deque()
         self._count = 0  # connections open or being opened
@@ -57,14 +62,21 @@ class ConnectionPool:
         """Open the first connection (so a wrong URL fails at start-up)."""
         self._give(await self._connect())
 
-    async def _connect(self) -> asyncpg.Connection:
-        self._count += 1
+    async def _connect(self, reserved: bool = False) -> asyncpg.Connection:
+        """Open a connection in a free place (``reserved``: one :meth:`_give` kept for us)."""
+        if not reserved:
+            self._count += 1
         try:
             conn: asyncpg.Connection = await asyncpg.connect(self.url)
+            started = await conn.fetchval("SELECT pg_postmaster_start_time()")
         except BaseException:
             self._count -= 1
             self._give(None)  # the place is free again for a waiter
             raise
+        if started != self.server_started:
+            if self.server_started is not None:  # another server, or this one restarted
+                self._lost()
+            self.server_started = started
         return conn
 
     async def _acquire(self) -> asyncpg.Connection:
@@ -75,6 +87,7 @@ class ConnectionPool:
             if not conn.is_closed():
                 return conn
             self._count -= 1
+            self._lost()
         if self._count < self.size:
             return await self._connect()
         waiter: asyncio.Future[asyncpg.Connection | None] = \
@@ -84,14 +97,18 @@ class ConnectionPool:
             handed = await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():  # handed over, then cancelled
-                self._give(waiter.result())
+                handed = waiter.result()
+                if handed is None:
+                    self._count -= 1  # the place kept for us goes to the next waiter
+                self._give(handed)
             else:
                 self._waiters.remove(waiter)
             raise
-        if handed is None:  # a place was freed: open a connection in it
+        if handed is None:  # a place was freed and kept for us: open a connection in it
             if self._closed:
+                self._count -= 1
                 raise PoolClosed("the PostgreSQL connection pool is closed")
-            return await self._connect()
+            return await self._connect(reserved=True)
         return handed
 
     def _give(self, conn: asyncpg.Connection | None) -> None:
@@ -99,6 +116,9 @@ class ConnectionPool:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
+                if conn is None:
+                    self._count += 1  # keep the place for this waiter, or another take()
+                    # could open a connection in it first and the pool outgrow its size
                 waiter.set_result(conn)
                 return
         if conn is not None:
@@ -119,12 +139,17 @@ class ConnectionPool:
             self._discard(conn)
             self._give(None)
 
+    def _lost(self) -> None:
+        if self.on_lost is not None:
+            self.on_lost()
+
     def discard_idle(self) -> None:
-        """Close every idle connection: after one was found lost (the server restarted, say),
-        the others may be too, and the next use should open a fresh one."""
+        """A connection was found lost (the server restarted, say): close every idle one, as
+        they may be too, so that the next use opens a fresh one; tell ``on_lost``."""
         idle, self._idle = self._idle, []
         for conn in idle:
             self._discard(conn)
+        self._lost()
 
     async def take(self) -> asyncpg.Connection:
         """A connection for the caller alone, until :meth:`give_back`."""

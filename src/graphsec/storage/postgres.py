@@ -77,7 +77,7 @@ class PostgresStore:
         """Connect; refuse to serve a schema that is not at the newest migration."""
         if self._pool is not None:
             return
-        pool = ConnectionPool(self.url, self.pool_size)
+        pool = ConnectionPool(self.url, self.pool_size, on_lost=self._server_changed)
         await pool.open()
         async with pool.acquire() as conn:
             try:
@@ -93,6 +93,13 @@ class PostgresStore:
         self._pool = pool
         self._reads = PointReads(pool, {name: et.table.name for name, et in self.tables.items()},
                                  self.cache)
+
+    def _server_changed(self) -> None:
+        """Connections were lost or reach a server that restarted: row versions seen before
+        may be reused there (transactions lost in a crash or an asynchronous failover give
+        their ids out again), so nothing held is trusted any more."""
+        if self.cache is not None:
+            self.cache.clear()
 
     async def close(self) -> None:
         self._reads = None
@@ -128,12 +135,16 @@ class PostgresStore:
     async def get(self, tenant: str, entity_set: str, entity_id: str) -> bytes | None:
         if self._reads is None:
             raise RuntimeError("the PostgreSQL store is not open")
+        if "\x00" in entity_id:  # PostgreSQL text cannot hold it, so no such entity exists;
+            return None  # sent, it would fail every read batched with it
         return await self._reads.get(entity_set, tenant, entity_id)
 
     async def update(
         self, tenant: str, entity_set: str, entity_id: str, change: Change
     ) -> bytes | None:
         et = self.tables[entity_set]
+        if "\x00" in entity_id:
+            return None  # no such entity can exist (see get)
         key = {"tenant": tenant, "id": entity_id}
         try:
             async with self.pool.acquire() as conn, conn.transaction():
@@ -151,6 +162,8 @@ class PostgresStore:
         return data
 
     async def delete(self, tenant: str, entity_set: str, entity_id: str) -> bool:
+        if "\x00" in entity_id:
+            return False  # no such entity can exist (see get)
         sql, params = self._stmt(entity_set, "delete", {"tenant": tenant, "id": entity_id})
         try:
             status: str = await self.pool.execute(sql, *params)
