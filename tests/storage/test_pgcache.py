@@ -5,7 +5,7 @@ not sent again."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -172,6 +172,24 @@ async def test_tenants_sharing_ids_never_see_each_others_documents(
         assert current(await reader.get(B, SCORES, "s2")) == 1002.0
 
 
+def record_queries(store: PostgresStore, monkeypatch: pytest.MonkeyPatch,
+                   after: Callable[[list[str]], Awaitable[None]] | None = None) -> list[str]:
+    """The SQL of every statement ``store`` runs from now on (``after`` is awaited once each
+    has run, with the list so far)."""
+    statements: list[str] = []
+    original = store._query
+
+    async def recording(sql: str, params: list[Any]) -> Any:
+        rows = await original(sql, params)
+        statements.append(sql)
+        if after is not None:
+            await after(statements)
+        return rows
+
+    monkeypatch.setattr(store, "_query", recording)
+    return statements
+
+
 async def test_a_row_rewritten_between_a_pages_two_statements_is_read_again(
         stores: tuple[PostgresStore, PostgresStore], monkeypatch: pytest.MonkeyPatch) -> None:
     """The page names s1 at its old version; the bodies not held are fetched by id *and*
@@ -179,17 +197,11 @@ async def test_a_row_rewritten_between_a_pages_two_statements_is_read_again(
     reader, writer = stores
     for i in range(3):
         await put(writer, A, f"s{i}", float(i), i + 1)
-    statements: list[str] = []
-    original = reader._query
-
-    async def query_then_write(sql: str, params: list[Any]) -> Any:
-        rows = await original(sql, params)
-        statements.append(sql)
+    async def write_after_the_first(statements: list[str]) -> None:
         if len(statements) == 1:  # the page of ids and versions has been read
             await set_score(writer, A, "s1", 99.0)
-        return rows
 
-    monkeypatch.setattr(reader, "_query", query_then_write)
+    statements = record_queries(reader, monkeypatch, write_after_the_first)
     page = await reader.list(A, SCORES, ListQuery(order=ORDER, limit=2, count=True))
     assert len(statements) == 3  # versions, bodies (s1 no longer matches), the whole page
     assert [current(d) for d in page.docs] == [2.0, 99.0]
@@ -221,14 +233,7 @@ async def test_a_warm_page_is_one_statement(stores: tuple[PostgresStore, Postgre
     reader, writer = stores
     for i in range(5):
         await put(writer, A, f"s{i}", float(i), i + 1)
-    statements: list[str] = []
-    original = reader._query
-
-    async def counting(sql: str, params: list[Any]) -> Any:
-        statements.append(sql)
-        return await original(sql, params)
-
-    monkeypatch.setattr(reader, "_query", counting)
+    statements = record_queries(reader, monkeypatch)
     query = ListQuery(order=ORDER, limit=3, count=True)
     cold = await reader.list(A, SCORES, query)
     assert len(statements) == 2  # ids and versions with the count, then the 3 bodies
