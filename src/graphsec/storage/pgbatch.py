@@ -17,19 +17,15 @@ sends the body only for rows whose version differs (``pgcache.py``).
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import deque
 
 import asyncpg
 
-from graphsec.errors import ServiceUnavailable
 from graphsec.storage.pgcache import BodyCache
-from graphsec.storage.pgpool import ConnectionPool, connection_lost
+from graphsec.storage.pgpool import ConnectionPool, connection_lost, unavailable
 
 MAX_BATCH = 256
-
-log = logging.getLogger("graphsec.storage")
 
 _Read = tuple[str, str, str, "asyncio.Future[bytes | None]", int]
 """entity set, tenant, id, the reader's future, how many times the read was sent already"""
@@ -51,13 +47,6 @@ def versioned_batch_sql(table: str) -> str:
             f'FROM unnest($1::text[], $2::text[], $3::xid[]) WITH ORDINALITY '
             f'AS k(tenant_id, id, held, n) JOIN {table} AS t '
             f'ON t.tenant_id = k.tenant_id COLLATE "C" AND t.id = k.id COLLATE "C"')
-
-
-def unavailable(exc: BaseException) -> ServiceUnavailable:
-    """The 503 for a database that cannot be reached (the cause goes to the server log)."""
-    log.warning("PostgreSQL unreachable: %s: %s", type(exc).__name__, exc)
-    return ServiceUnavailable("The database is not reachable at the moment; retry in a few "
-                              "seconds.")
 
 
 class PointReads:

@@ -15,12 +15,17 @@ freed place lets a waiter open a new one.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+
+from graphsec.errors import ServiceUnavailable
+
+log = logging.getLogger("graphsec.storage")
 
 
 def connection_lost(exc: BaseException) -> bool:
@@ -32,6 +37,13 @@ def connection_lost(exc: BaseException) -> bool:
         asyncpg.InterfaceError, asyncpg.InternalClientError,  # a connection left mid-operation
         OSError,  # refused, reset, unreachable
     ))
+
+
+def unavailable(exc: BaseException) -> ServiceUnavailable:
+    """The 503 for a database that cannot be reached (the cause goes to the server log)."""
+    log.warning("PostgreSQL unreachable: %s: %s", type(exc).__name__, exc)
+    return ServiceUnavailable("The database is not reachable at the moment; retry in a few "
+                              "seconds.")
 
 
 class PoolClosed(RuntimeError):

@@ -33,9 +33,9 @@ from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
 from graphsec.storage.base import Change, Page
 from graphsec.storage.listing import StatementCache, next_keys, split_page
-from graphsec.storage.pgbatch import PointReads, unavailable
+from graphsec.storage.pgbatch import PointReads
 from graphsec.storage.pgcache import BodyCache
-from graphsec.storage.pgpool import ConnectionPool, connection_lost
+from graphsec.storage.pgpool import ConnectionPool, connection_lost, unavailable
 from graphsec.storage.sqlbase import (
     Compiled,
     conflict,
