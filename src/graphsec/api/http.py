@@ -229,11 +229,12 @@ class GraphApp:
         principal = self.verifier.verify_header(request.headers.get("authorization"))
         target = self.router.resolve(path, request.method)
         raw = split_query(request.query, version)
-        options = QueryOptions(raw=raw)
         if request.method == "GET":
             context: Context = _OPTIONS_CONTEXT[target.kind]
             options = parse_options(raw, target.entity_set.entity_type, context,
                                     target.entity_set.name)
+        else:
+            options = QueryOptions(raw=raw)
         call = Call(
             principal=principal,
             entity_set=target.entity_set,
@@ -267,6 +268,8 @@ class GraphApp:
         return await r.create(call, body)
 
 
+_NO_PREFERENCES: frozenset[str] = frozenset()
+
 _CORS_HEADERS = [
     (b"access-control-allow-origin", b"*"),
     (b"access-control-expose-headers",
@@ -287,6 +290,8 @@ def _content_headers(content_type: str | None) -> tuple[tuple[bytes, bytes], ...
 
 
 def _prefer(header: str) -> frozenset[str]:
+    if not header:
+        return _NO_PREFERENCES
     return frozenset(p.strip().lower().replace(" ", "") for p in header.split(",") if p.strip())
 
 

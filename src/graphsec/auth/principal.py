@@ -34,7 +34,7 @@ class Principal:
 
     def require(self, accepted: frozenset[Permission]) -> None:
         """Raise 403 unless the caller holds one of ``accepted``, in ``roles`` or ``scp``."""
-        if any(self.holds(p) for p in accepted):
+        if not (accepted.isdisjoint(self.roles) and accepted.isdisjoint(self.scopes)):
             return
         names = " or ".join(sorted(accepted))
         raise Forbidden(

@@ -78,6 +78,8 @@ def parse_options(
 ) -> QueryOptions:
     """Check every option against ``context`` and the entity type."""
     opts = QueryOptions(raw=raw)
+    if not raw:
+        return opts
     for name in raw:
         if name in ("search", "expand"):
             raise BadRequest(f"The query option '${name}' is not supported on the "
