@@ -31,12 +31,20 @@ _Read = tuple[str, str, str, "asyncio.Future[bytes | None]", int]
 """entity set, tenant, id, the reader's future, how many times the read was sent already"""
 
 
+def key_probe_sql(table: str) -> str:
+    """One primary-key probe per key ``k``: a LATERAL subquery the planner cannot flatten
+    (``OFFSET 0``). As a join, a small table and a batch of 64 keys made it a hash join over a
+    sequential scan of the whole table."""
+    return (f'CROSS JOIN LATERAL (SELECT s.xmin, s.body FROM {table} AS s '
+            f'WHERE s.tenant_id = k.tenant_id COLLATE "C" AND s.id = k.id COLLATE "C" '
+            f'OFFSET 0) AS t')
+
+
 def batch_sql(table: str) -> str:
     """The lookup of many (tenant, id) keys; ``$1``/``$2`` are parallel text arrays, and the
     first column says which of them each row answers."""
     return (f'SELECT k.n, t.body FROM unnest($1::text[], $2::text[]) WITH ORDINALITY '
-            f'AS k(tenant_id, id, n) JOIN {table} AS t '
-            f'ON t.tenant_id = k.tenant_id COLLATE "C" AND t.id = k.id COLLATE "C"')
+            f'AS k(tenant_id, id, n) {key_probe_sql(table)}')
 
 
 def versioned_batch_sql(table: str) -> str:
@@ -45,8 +53,7 @@ def versioned_batch_sql(table: str) -> str:
     return (f'SELECT k.n, t.xmin, (t.xmin = k.held) IS TRUE, '
             f'CASE WHEN t.xmin = k.held THEN NULL ELSE t.body END '
             f'FROM unnest($1::text[], $2::text[], $3::xid[]) WITH ORDINALITY '
-            f'AS k(tenant_id, id, held, n) JOIN {table} AS t '
-            f'ON t.tenant_id = k.tenant_id COLLATE "C" AND t.id = k.id COLLATE "C"')
+            f'AS k(tenant_id, id, held, n) {key_probe_sql(table)}')
 
 
 class PointReads:
@@ -62,21 +69,30 @@ class PointReads:
         self._sql = {name: sql(table) for name, table in tables.items()}
         self._queue: deque[_Read] = deque()
         self._draining = 0  # counted down as a drainer returns, not when its task is reaped
+        self._starting = 0  # drainers that have not taken a batch yet
         self._drainers: set[asyncio.Task[None]] = set()
         self.statements = 0
         """Statements run so far (the tests read it)."""
 
     async def get(self, entity_set: str, tenant: str, entity_id: str) -> bytes | None:
-        loop = self._loop
-        future: asyncio.Future[bytes | None] = loop.create_future()
+        future: asyncio.Future[bytes | None] = self._loop.create_future()
         self._queue.append((entity_set, tenant, entity_id, future, 0))
-        if self._draining < self.pool.size:
-            self._draining += 1
-            # the loop keeps only weak references to tasks: hold each drainer until it ends
-            drainer = loop.create_task(self._drain())
-            self._drainers.add(drainer)
-            drainer.add_done_callback(self._drainers.discard)
+        # a drainer that has not taken its first batch yet will take this read too: start
+        # another only when none is on its way (under load, one per statement, not per read)
+        if not self._starting and self._draining < self.pool.size:
+            self._start_drainer()
         return await future
+
+    def _start_drainer(self) -> None:
+        self._draining += 1
+        self._starting += 1
+        # the loop keeps only weak references to tasks: hold each drainer until it ends
+        drainer = self._loop.create_task(self._drain())
+        self._drainers.add(drainer)
+        drainer.add_done_callback(self._drainers.discard)
+
+    async def close(self) -> None:
+        """Nothing of its own to close: its connections are the pool's."""
 
     def _next_batch(self) -> list[_Read]:
         return [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
@@ -100,17 +116,24 @@ class PointReads:
             self._fail(failed, unavailable(exc))
 
     async def _drain(self) -> None:
+        starting = True
         try:
             while self._queue:
                 try:
                     conn = await self.pool.take()
                 except BaseException as exc:  # no connection: the waiting reads get the error
+                    if starting:
+                        starting = False
+                        self._starting -= 1
                     self._fail(self._next_batch(),
                                unavailable(exc) if connection_lost(exc) else exc)
                     if not isinstance(exc, Exception):
                         raise
                     continue
                 batch = self._next_batch()  # all that queued up while it waited
+                if starting:
+                    starting = False
+                    self._starting -= 1
                 healthy = False
                 try:
                     if batch:
@@ -127,6 +150,8 @@ class PointReads:
                 finally:
                     self.pool.give_back(conn, healthy)
         finally:
+            if starting:
+                self._starting -= 1
             self._draining -= 1
 
     async def _run(self, conn: asyncpg.Connection, batch: list[_Read]) -> None:
