@@ -97,6 +97,14 @@ def postgres_url() -> Iterator[str]:
     yield from fresh_postgres_database()
 
 
+@pytest.fixture(params=[True, False], ids=["wire-reads", "asyncpg-reads"])
+def wire_reads(request: pytest.FixtureRequest) -> bool:
+    """How a PostgreSQL store reads by id: over its own connection in the wire protocol
+    (``storage/pgwire.py``, the default) or through asyncpg (``storage/pgbatch.py``, where
+    asyncpg's transport cannot be taken over)."""
+    return bool(request.param)
+
+
 @pytest.fixture(scope="session")
 def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home with a signing key and a migrated SQLite file, made once and copied per test

@@ -27,6 +27,7 @@ from graphsec.errors import ServiceUnavailable
 from graphsec.odata.query import ListQuery, OrderKey
 from graphsec.schema.security import SECURE_SCORE
 from graphsec.schema.values import check_body, complete
+from graphsec.storage.pgwire import WireReads
 from graphsec.storage.postgres import PostgresStore
 from tests.conftest import TABLES, _pg, score
 
@@ -40,6 +41,9 @@ async def terminate_pool(store: PostgresStore, url: str) -> int:
     does. It runs in another thread while this event loop is blocked, so that the store's
     connections have not read the termination yet: their next use fails in flight."""
     pids = [c.get_server_pid() for c in store.pool._idle]
+    reads = store._reads
+    if isinstance(reads, WireReads) and reads._conn is not None:  # GETs' own connection
+        pids.append(reads._conn.get_server_pid())
 
     async def terminate() -> None:
         conn = await asyncpg.connect(url)
@@ -57,9 +61,9 @@ async def terminate_pool(store: PostgresStore, url: str) -> int:
 
 
 @pytest.fixture
-async def store(postgres_url: str) -> AsyncIterator[PostgresStore]:
+async def store(postgres_url: str, wire_reads: bool) -> AsyncIterator[PostgresStore]:
     await _pg([f"TRUNCATE {', '.join(TABLES)}"], postgres_url)
-    s = PostgresStore(postgres_url, pool_size=3)
+    s = PostgresStore(postgres_url, pool_size=3, wire_reads=wire_reads)
     await s.open()
     for i in range(3):
         doc = complete(SECURE_SCORE, check_body(SECURE_SCORE, score(id=f"s{i}"), "create"))
@@ -132,7 +136,7 @@ def unreachable(store: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> None:
     async def refused(*args: Any, **kwargs: Any) -> Any:
         raise ConnectionRefusedError(111, "Connection refused")
 
-    monkeypatch.setattr(store.pool, "_connect", refused)
+    monkeypatch.setattr(store.pool, "open_dedicated", refused)  # every new connection
 
 
 async def test_an_unreachable_database_is_a_503_for_reads_and_writes(

@@ -19,9 +19,9 @@ B = "22222222-2222-2222-2222-222222222222"
 
 
 @pytest.fixture
-async def store(postgres_url: str) -> AsyncIterator[PostgresStore]:
+async def store(postgres_url: str, wire_reads: bool) -> AsyncIterator[PostgresStore]:
     await _pg([f"TRUNCATE {', '.join(TABLES)}"], postgres_url)
-    s = PostgresStore(postgres_url, pool_size=2)
+    s = PostgresStore(postgres_url, pool_size=2, wire_reads=wire_reads)
     await s.open()
     yield s
     await s.close()

@@ -90,9 +90,11 @@ def test_the_cache_size_is_a_setting(tmp_path: Any) -> None:
 # -- on PostgreSQL: two stores stand for two worker processes --------------------------------
 
 @pytest.fixture
-async def stores(postgres_url: str) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
+async def stores(postgres_url: str,
+                 wire_reads: bool) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
     await _pg([f"TRUNCATE {', '.join(TABLES)}"], postgres_url)
-    reader, writer = PostgresStore(postgres_url, pool_size=2), PostgresStore(postgres_url, pool_size=2)
+    reader = PostgresStore(postgres_url, pool_size=2, wire_reads=wire_reads)
+    writer = PostgresStore(postgres_url, pool_size=2)
     await reader.open()
     await writer.open()
     yield reader, writer
@@ -212,9 +214,10 @@ async def test_a_row_rewritten_between_a_pages_two_statements_is_read_again(
     assert [current(d) for d in rest.docs] == [0.0]
 
 
-async def test_without_the_cache_reads_send_every_document(postgres_url: str) -> None:
+async def test_without_the_cache_reads_send_every_document(postgres_url: str,
+                                                          wire_reads: bool) -> None:
     await _pg([f"TRUNCATE {', '.join(TABLES)}"], postgres_url)
-    store = PostgresStore(postgres_url, pool_size=2, cache_bytes=0)
+    store = PostgresStore(postgres_url, pool_size=2, cache_bytes=0, wire_reads=wire_reads)
     await store.open()
     try:
         assert store.cache is None

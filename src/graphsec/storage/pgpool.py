@@ -79,11 +79,20 @@ class ConnectionPool:
         if not reserved:
             self._count += 1
         try:
-            conn: asyncpg.Connection = await asyncpg.connect(self.url)
-            started = await conn.fetchval("SELECT pg_postmaster_start_time()")
+            return await self.open_dedicated()
         except BaseException:
             self._count -= 1
             self._give(None)  # the place is free again for a waiter
+            raise
+
+    async def open_dedicated(self) -> asyncpg.Connection:
+        """A new connection outside the pool (the caller closes it), to the server the pool
+        uses: when that server is not the one the last connection reached, ``on_lost`` hears."""
+        conn: asyncpg.Connection = await asyncpg.connect(self.url)
+        try:
+            started = await conn.fetchval("SELECT pg_postmaster_start_time()")
+        except BaseException:
+            conn.terminate()
             raise
         if started != self.server_started:
             if self.server_started is not None:  # another server, or this one restarted

@@ -36,6 +36,7 @@ from graphsec.storage.listing import StatementCache, next_keys, split_page
 from graphsec.storage.pgbatch import PointReads
 from graphsec.storage.pgcache import BodyCache
 from graphsec.storage.pgpool import ConnectionPool, connection_lost, unavailable
+from graphsec.storage.pgwire import WireReads
 from graphsec.storage.sqlbase import (
     Compiled,
     conflict,
@@ -57,15 +58,19 @@ class PostgresStore:
 
     def __init__(self, url: str, pool_size: int = 10,
                  entity_sets: tuple[EntitySet, ...] = ENTITY_SETS,
-                 cache_bytes: int = 64 * 2**20) -> None:
+                 cache_bytes: int = 64 * 2**20, wire_reads: bool = True) -> None:
         self.url = url
         self.pool_size = pool_size
+        self.wire_reads = wire_reads
+        """Reads by id on a connection of their own in the wire protocol (``pgwire.py``);
+        False, or an asyncpg that does not expose its transport: through asyncpg
+        (``pgbatch.py``)."""
         self.cache = BodyCache(cache_bytes) if cache_bytes > 0 else None
         """Documents by row version; None when ``cache_bytes`` is 0."""
         self.metadata, self.tables = build_tables(entity_sets)
         self._dialect = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
         self._pool: ConnectionPool | None = None
-        self._reads: PointReads | None = None
+        self._reads: PointReads | WireReads | None = None
         self._plain: dict[tuple[str, str], Compiled] = {}
         self._statements = StatementCache(self._dialect, DIALECT)
         self._fetch_sql = {name: _versions_sql(et.table.name) for name, et in self.tables.items()}
@@ -91,8 +96,15 @@ class PostgresStore:
                 f"needs {migrate.head()}: run `graphsec db upgrade --database <url>` first"
             )
         self._pool = pool
-        self._reads = PointReads(pool, {name: et.table.name for name, et in self.tables.items()},
-                                 self.cache)
+        tables = {name: et.table.name for name, et in self.tables.items()}
+        wire = WireReads(pool, tables, self.cache) if self.wire_reads else None
+        try:
+            opened = wire is not None and await wire.open()
+        except BaseException:
+            await pool.close()
+            self._pool = None
+            raise
+        self._reads = wire if opened and wire is not None else PointReads(pool, tables, self.cache)
 
     def _server_changed(self) -> None:
         """Connections were lost or reach a server that restarted: row versions seen before
@@ -102,7 +114,9 @@ class PostgresStore:
             self.cache.clear()
 
     async def close(self) -> None:
-        self._reads = None
+        reads, self._reads = self._reads, None
+        if reads is not None:
+            await reads.close()
         if self.cache is not None:
             self.cache.clear()
         if self._pool is not None:
@@ -135,8 +149,8 @@ class PostgresStore:
     async def get(self, tenant: str, entity_set: str, entity_id: str) -> bytes | None:
         if self._reads is None:
             raise RuntimeError("the PostgreSQL store is not open")
-        if "\x00" in entity_id:  # PostgreSQL text cannot hold it, so no such entity exists;
-            return None  # sent, it would fail every read batched with it
+        if "\x00" in entity_id or "\x00" in tenant:  # PostgreSQL text cannot hold it, so no
+            return None  # such entity exists; sent, it would fail every read batched with it
         return await self._reads.get(entity_set, tenant, entity_id)
 
     async def update(
