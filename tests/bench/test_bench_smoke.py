@@ -41,3 +41,20 @@ def test_bench_quick_run_writes_a_results_table(tmp_path: Path) -> None:
         assert bare_rps > 0, row.group(0)
         assert errors == 0, row.group(0)
     assert not (tmp_path / "data" / "sqlite-tiny").exists()  # the seeded store is removed
+
+
+def test_compare_runs_a_revision_against_the_bare_app(tmp_path: Path) -> None:
+    """``bench/compare.py`` (revisions side by side) must not rot either: one short round."""
+    proc = subprocess.run(  # noqa: S603 (our own script, arguments fixed here)
+        [sys.executable, str(ROOT / "bench" / "compare.py"), "--backend", "sqlite", "--scale",
+         "tiny", "--rev", "here=WORK", "--rounds", "1", "--duration", "1", "--data-dir",
+         str(tmp_path / "data")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    line = re.search(r"^  here \(WORK\): median ([\d,]+) req/s, ([\d.]+)% of the bare app",
+                     proc.stdout, re.M)
+    assert line, proc.stdout
+    assert _number(line.group(1)) > 0
+    assert float(line.group(2)) > 0
+    assert not (tmp_path / "data" / "sqlite-tiny").exists()  # the seeded store is removed
