@@ -23,6 +23,7 @@ from graphsec.storage.pgbatch import PointReads, versioned_batch_sql
 from graphsec.storage.pgwire import WireReads, wire_sql
 from graphsec.storage.postgres import PostgresStore
 from tests.conftest import TABLES, _pg, score
+from tests.support.plans import plan_nodes
 
 A = "11111111-1111-1111-1111-111111111111"
 B = "22222222-2222-2222-2222-222222222222"
@@ -182,13 +183,6 @@ async def test_each_key_is_a_primary_key_probe_however_many_keys(
         raw = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE probe({literal})")
     finally:
         await conn.close()
-    nodes: list[str] = []
-
-    def walk(node: dict[str, Any]) -> None:
-        nodes.append(f"{node['Node Type']} {node.get('Index Name', '')}".strip())
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk(orjson.loads(raw)[0]["Plan"])
+    nodes = plan_nodes(raw)
     assert "Index Scan secure_scores_pkey" in nodes, nodes
     assert not any(n.startswith(("Seq Scan", "Hash")) for n in nodes), nodes

@@ -15,7 +15,6 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from graphsec.odata.query import ListQuery, OrderKey
@@ -24,6 +23,7 @@ from graphsec.schema.security import ENTITY_SETS
 from graphsec.storage.bulk import open_bulk
 from graphsec.storage.postgres import PostgresStore
 from graphsec.storage.sqlite import SQLiteStore
+from tests.support.plans import plan_nodes
 from tests.support.stores import store_for
 
 ORDERED = [es for es in ENTITY_SETS if es.default_order != (("id", False),)]
@@ -44,15 +44,7 @@ async def plan_lines(store: Any, sql: str, params: list[Any]) -> list[str]:
         await conn.execute("SET LOCAL enable_seqscan = off")
         await conn.execute("SET LOCAL enable_bitmapscan = off")
         raw = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *params)
-    nodes: list[str] = []
-
-    def walk(node: dict[str, Any]) -> None:
-        nodes.append(f"{node['Node Type']} {node.get('Index Name', '')}".strip())
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk(orjson.loads(raw)[0]["Plan"])
-    return nodes
+    return plan_nodes(raw)
 
 
 @pytest.fixture
