@@ -23,7 +23,8 @@ def create_store(settings: Settings) -> Store:
                              cache_bytes=settings.pg_cache_mb * 2**20)
     from graphsec.storage.sqlite import SQLiteStore
 
-    return SQLiteStore(settings.sqlite_path(), ENTITY_SETS)
+    return SQLiteStore(settings.sqlite_path(), ENTITY_SETS,
+                       cache_kib=settings.sqlite_cache_mb * 1024)
 
 
 def create_app(settings: Settings, settle: bool = False) -> GraphApp:

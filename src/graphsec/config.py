@@ -39,10 +39,14 @@ class Settings:
     pg_cache_mb: int = 64
     """PostgreSQL: MiB of documents each worker keeps by row version (``GRAPHSEC_PG_CACHE_MB``;
     0 turns it off; ``storage/pgcache.py``)."""
+    sqlite_cache_mb: int = 64
+    """SQLite: MiB of database pages each of a worker's two connections may keep
+    (``GRAPHSEC_SQLITE_CACHE_MB``; 0 leaves SQLite's own default of 2 MiB)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Read ``GRAPHSEC_HOME``, ``GRAPHSEC_DATABASE_URL``, ``GRAPHSEC_MAX_BODY_BYTES``; apply
+        """Read ``GRAPHSEC_HOME``, ``GRAPHSEC_DATABASE_URL``, ``GRAPHSEC_MAX_BODY_BYTES`` and the
+        other ``GRAPHSEC_*`` settings below; apply
         ``overrides`` (flags) whose value is not None; validate."""
         env = os.environ if env is None else env
         home = Path(env.get("GRAPHSEC_HOME") or ".graphsec").expanduser().absolute()
@@ -52,8 +56,10 @@ class Settings:
         max_body = _whole(env, "GRAPHSEC_MAX_BODY_BYTES", DEFAULT_MAX_BODY)
         pool_size = _whole(env, "GRAPHSEC_DB_POOL_SIZE", 10)
         pg_cache_mb = _whole(env, "GRAPHSEC_PG_CACHE_MB", 64)
+        sqlite_cache_mb = _whole(env, "GRAPHSEC_SQLITE_CACHE_MB", 64)
         settings = cls(home=home, database_url=database_url, max_body_bytes=max_body,
-                       pool_size=pool_size, pg_cache_mb=pg_cache_mb)
+                       pool_size=pool_size, pg_cache_mb=pg_cache_mb,
+                       sqlite_cache_mb=sqlite_cache_mb)
         given = {k: v for k, v in overrides.items() if v is not None and k != "home"}
         settings = replace(settings, **given)  # type: ignore[arg-type]
         settings.validate()
@@ -70,6 +76,9 @@ class Settings:
             raise SettingsError("GRAPHSEC_DB_POOL_SIZE must be from 1 to 1000")
         if not 0 <= self.pg_cache_mb <= 65536:
             raise SettingsError("GRAPHSEC_PG_CACHE_MB must be from 0 (off) to 65536")
+        if not 0 <= self.sqlite_cache_mb <= 65536:
+            raise SettingsError("GRAPHSEC_SQLITE_CACHE_MB must be from 0 (SQLite's default) to "
+                                "65536")
         if self.backend == "sqlite":
             self.sqlite_path()  # raises for a URL that names no file
 
@@ -103,6 +112,7 @@ class Settings:
             "GRAPHSEC_MAX_BODY_BYTES": str(self.max_body_bytes),
             "GRAPHSEC_DB_POOL_SIZE": str(self.pool_size),
             "GRAPHSEC_PG_CACHE_MB": str(self.pg_cache_mb),
+            "GRAPHSEC_SQLITE_CACHE_MB": str(self.sqlite_cache_mb),
         }
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from graphsec.app import create_store
+from graphsec.config import Settings, SettingsError
 from graphsec.schema.security import SECURE_SCORE
 from graphsec.schema.values import check_body, complete
 from graphsec.storage.sqlite import SQLiteStore
@@ -85,3 +87,29 @@ async def test_falls_back_to_sqlite3_when_switched_off(tmp_path: Path,
 
 def test_a_missing_file_gives_no_reader(tmp_path: Path) -> None:
     assert open_reader(tmp_path / "absent" / "store.db") is None
+
+
+async def test_both_connections_keep_the_configured_page_cache(tmp_path: Path) -> None:
+    s = SQLiteStore(tmp_path / "store.db", cache_kib=3 * 1024)
+    await s.open()
+    try:
+        assert s.conn.execute("PRAGMA cache_size").fetchone()[0] == -3 * 1024
+        assert s._reader is not None
+        got = s._reader.one("test-cache-size", "SELECT cache_size FROM pragma_cache_size() "
+                            "WHERE ?1 IS NOT NULL AND ?2 IS NOT NULL", "a", "b")
+        assert got == b"-3072"
+    finally:
+        await s.close()
+
+
+def test_the_page_cache_is_a_setting(tmp_path: Path) -> None:
+    env = {"GRAPHSEC_HOME": str(tmp_path)}
+    assert Settings.from_env(env).sqlite_cache_mb == 64
+    settings = Settings.from_env({**env, "GRAPHSEC_SQLITE_CACHE_MB": "5"})
+    assert Settings.from_env(settings.environ()).sqlite_cache_mb == 5  # reaches the workers
+    store = create_store(settings)
+    assert isinstance(store, SQLiteStore)
+    assert store.cache_kib == 5 * 1024
+    for bad in ("-1", "65537", "lots"):
+        with pytest.raises(SettingsError, match="GRAPHSEC_SQLITE_CACHE_MB"):
+            Settings.from_env({**env, "GRAPHSEC_SQLITE_CACHE_MB": bad})

@@ -82,7 +82,7 @@ class PointReader:
     """Prepared single-row reads (``SELECT <blob> … WHERE tenant = ? AND id = ?``) on one
     read-only connection. Not thread-safe: one per event loop, as the store itself is."""
 
-    def __init__(self, lib: Any, path: Path) -> None:
+    def __init__(self, lib: Any, path: Path, cache_kib: int = 0) -> None:
         self._lib = lib
         self._pid = os.getpid()
         db = ctypes.c_void_p()
@@ -95,6 +95,10 @@ class PointReader:
         lib.sqlite3_busy_timeout(db, 10_000)
         self._db = db
         self._statements: dict[str, ctypes.c_void_p] = {}
+        if cache_kib:  # as the store's own connection (SQLiteStore.cache_kib)
+            pragma = self._prepare("cache_size", f"PRAGMA cache_size={-int(cache_kib)}")
+            lib.sqlite3_step(pragma)
+            lib.sqlite3_reset(pragma)
 
     def _prepare(self, key: str, sql: str) -> ctypes.c_void_p:
         stmt = ctypes.c_void_p()
@@ -134,11 +138,12 @@ class PointReader:
         self._db = ctypes.c_void_p()
 
 
-def open_reader(path: Path) -> PointReader | None:
-    """A reader for ``path``, or None where libsqlite3 cannot be used this way."""
+def open_reader(path: Path, cache_kib: int = 0) -> PointReader | None:
+    """A reader for ``path`` keeping ``cache_kib`` KiB of pages (0: SQLite's default), or None
+    where libsqlite3 cannot be used this way."""
     if os.environ.get("GRAPHSEC_SQLITE_POINT_READER", "1") == "0":
         return None
     try:
-        return PointReader(_library(), path)
+        return PointReader(_library(), path, cache_kib)
     except (ReaderUnavailable, OSError, AttributeError):
         return None
