@@ -186,3 +186,23 @@ async def test_each_key_is_a_primary_key_probe_however_many_keys(
     nodes = plan_nodes(raw)
     assert "Index Scan secure_scores_pkey" in nodes, nodes
     assert not any(n.startswith(("Seq Scan", "Hash")) for n in nodes), nodes
+
+
+async def test_closing_while_reconnecting_fails_the_waiting_reads_cleanly(
+        store: PostgresStore, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads = reader(store)
+    opening = asyncio.Event()
+
+    async def slow_open() -> Any:
+        opening.set()
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(store.pool, "open_dedicated", slow_open)
+    assert reads._transport is not None
+    reads._transport.abort()  # the connection goes; the next read must open another
+    await asyncio.sleep(0.05)
+    task = asyncio.ensure_future(store.get(A, SCORES, "s1"))
+    await asyncio.wait_for(opening.wait(), 5)
+    await reads.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        await task

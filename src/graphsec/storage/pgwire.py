@@ -202,6 +202,8 @@ class WireReads:
             if self._connecting is None and self._queue and not self._closed:
                 self._connecting = self._loop.create_task(self._reconnect())
             return
+        if self._transport.is_closing():  # lost() follows, and sends the queue on a new one
+            return
         while self._queue and len(self.in_flight) < MAX_IN_FLIGHT:
             self._send(self._next_batch())
 
@@ -327,14 +329,12 @@ class WireReads:
     async def _reconnect(self) -> None:
         try:
             conn = await self.pool.open_dedicated()
-        except BaseException as exc:  # nothing to send on: the waiting reads get the error
+        except Exception as exc:  # nothing to send on: the waiting reads get the error
             queued = [r for r in self._queue if not r[3].done()]
             self._queue.clear()
             self._fail(queued, unavailable(exc) if connection_lost(exc) else exc)
-            if not isinstance(exc, Exception):
-                raise
             return
-        finally:
+        finally:  # (cancelled by close(), which fails what waits)
             self._connecting = None
         if self._closed or not self._attach(conn):
             conn.terminate()
