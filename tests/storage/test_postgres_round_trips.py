@@ -27,14 +27,16 @@ async def _commits(url: str) -> int:
 
 
 async def _settled_commits(url: str, at_least: int) -> int:
-    """The counter once the closed connections' statistics have arrived (a backend reports
-    them when it exits, which may be a moment after the client hung up)."""
+    """The counter once the closed connections' statistics have arrived: a backend reports
+    them when it exits, which may be a moment after the client hung up, and an idle one at
+    most once a second (PostgreSQL 15). Each reading is a statement of its own, so it waits
+    rather than polls once the counter has reached ``at_least``."""
     deadline = time.monotonic() + 10
     value = await _commits(url)
     while value < at_least and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
         value = await _commits(url)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(1.2)
     return await _commits(url)
 
 
