@@ -19,15 +19,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Iterable
 
 import asyncpg
 
-from graphsec.storage.pgcache import BodyCache
+from graphsec.storage.pgcache import BodyCache, Key
 from graphsec.storage.pgpool import ConnectionPool, connection_lost, unavailable
 
 MAX_BATCH = 256
 
-_Read = tuple[str, str, str, "asyncio.Future[bytes | None]", int]
+Read = tuple[str, str, str, "asyncio.Future[bytes | None]", int]
 """entity set, tenant, id, the reader's future, how many times the read was sent already"""
 
 
@@ -38,6 +39,39 @@ def key_probe_sql(table: str) -> str:
     return (f'CROSS JOIN LATERAL (SELECT s.xmin, s.body FROM {table} AS s '
             f'WHERE s.tenant_id = k.tenant_id COLLATE "C" AND s.id = k.id COLLATE "C" '
             f'OFFSET 0) AS t')
+
+
+def fail_reads(reads: Iterable[Read], exc: BaseException) -> None:
+    """Every read still waiting gets ``exc``."""
+    for read in reads:
+        if not read[3].done():
+            read[3].set_exception(exc)
+
+
+def retry_or_fail(queue: deque[Read], reads: Iterable[Read], exc: BaseException) -> None:
+    """The connection was lost under ``reads``: those sent once go back to the front of
+    ``queue``, for a fresh connection; those already retried fail with a 503."""
+    waiting = [r for r in reads if not r[3].done()]
+    queue.extendleft(reversed([(r[0], r[1], r[2], r[3], r[4] + 1) for r in waiting
+                               if r[4] == 0]))
+    failed = [r for r in waiting if r[4] > 0]
+    if failed:
+        fail_reads(failed, unavailable(exc))
+
+
+def versioned_body(cache: BodyCache | None, key: Key, held: tuple[int, bytes] | None,
+                   version: int, body: bytes | None) -> bytes | None:
+    """What a versioned read returns for a row found at ``version`` (``body`` sent only when
+    that is not the version held): the held document, or the new one, kept in ``cache``; None
+    for a row whose body is NULL (not written by graphsec)."""
+    if held is not None and version == held[0]:
+        if cache is not None:
+            cache.hits += 1
+        return held[1]
+    if body is not None and cache is not None:
+        cache.misses += 1
+        cache.put(key, version, body)
+    return body
 
 
 def batch_sql(table: str) -> str:
@@ -67,7 +101,7 @@ class PointReads:
         self._loop = asyncio.get_running_loop()
         sql = batch_sql if cache is None else versioned_batch_sql
         self._sql = {name: sql(table) for name, table in tables.items()}
-        self._queue: deque[_Read] = deque()
+        self._queue: deque[Read] = deque()
         self._draining = 0  # counted down as a drainer returns, not when its task is reaped
         self._starting = 0  # drainers that have not taken a batch yet
         self._drainers: set[asyncio.Task[None]] = set()
@@ -94,26 +128,9 @@ class PointReads:
     async def close(self) -> None:
         """Nothing of its own to close: its connections are the pool's."""
 
-    def _next_batch(self) -> list[_Read]:
+    def _next_batch(self) -> list[Read]:
         return [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
 
-    @staticmethod
-    def _fail(batch: list[_Read], exc: BaseException) -> None:
-        for read in batch:
-            future = read[3]
-            if not future.done():
-                future.set_exception(exc)
-
-    def _retry_or_fail(self, batch: list[_Read], exc: BaseException) -> None:
-        """The connection was lost under ``batch``: reads sent once go back to the front of the
-        queue, for a fresh connection; reads already retried fail with a 503."""
-        self.pool.discard_idle()  # a restarted server has closed them all
-        again = [(r[0], r[1], r[2], r[3], r[4] + 1) for r in batch
-                 if r[4] == 0 and not r[3].done()]
-        self._queue.extendleft(reversed(again))
-        failed = [r for r in batch if r[4] > 0]
-        if failed:
-            self._fail(failed, unavailable(exc))
 
     async def _drain(self) -> None:
         starting = True
@@ -125,7 +142,7 @@ class PointReads:
                     if starting:
                         starting = False
                         self._starting -= 1
-                    self._fail(self._next_batch(),
+                    fail_reads(self._next_batch(),
                                unavailable(exc) if connection_lost(exc) else exc)
                     if not isinstance(exc, Exception):
                         raise
@@ -141,10 +158,11 @@ class PointReads:
                     healthy = True
                 except BaseException as exc:
                     if connection_lost(exc):
-                        self._retry_or_fail(batch, exc)
+                        self.pool.discard_idle()  # a restarted server has closed them all
+                        retry_or_fail(self._queue, batch, exc)
                     else:  # a statement the database refused leaves the connection usable
                         healthy = isinstance(exc, asyncpg.PostgresError)
-                        self._fail(batch, exc)
+                        fail_reads(batch, exc)
                         if not isinstance(exc, Exception):
                             raise
                 finally:
@@ -154,8 +172,8 @@ class PointReads:
                 self._starting -= 1
             self._draining -= 1
 
-    async def _run(self, conn: asyncpg.Connection, batch: list[_Read]) -> None:
-        by_set: dict[str, list[_Read]] = {}
+    async def _run(self, conn: asyncpg.Connection, batch: list[Read]) -> None:
+        by_set: dict[str, list[Read]] = {}
         for read in batch:
             by_set.setdefault(read[0], []).append(read)
         for entity_set, reads in by_set.items():
@@ -180,14 +198,10 @@ class PointReads:
         rows = await conn.fetch(self._sql[entity_set], tenants, ids,
                                 [None if h is None else h[0] for h in held])
         found: dict[int, bytes] = {}
-        for n, version, same, body in rows:
+        for n, version, _, body in rows:
             n = int(n)
-            entry = held[n - 1]
-            if same and entry is not None:
-                found[n] = entry[1]
-                cache.hits += 1
-            elif body is not None:  # (a row whose body is NULL was not written by graphsec)
-                found[n] = body
-                cache.misses += 1
-                cache.put((entity_set, tenants[n - 1], ids[n - 1]), int(version), body)
+            doc = versioned_body(cache, (entity_set, tenants[n - 1], ids[n - 1]), held[n - 1],
+                                 int(version), body)
+            if doc is not None:
+                found[n] = doc
         return found

@@ -39,15 +39,18 @@ from collections import deque
 import asyncpg
 import orjson
 
-from graphsec.storage.pgbatch import key_probe_sql
+from graphsec.storage.pgbatch import (
+    MAX_BATCH,
+    Read,
+    fail_reads,
+    key_probe_sql,
+    retry_or_fail,
+    versioned_body,
+)
 from graphsec.storage.pgcache import BodyCache
 from graphsec.storage.pgpool import ConnectionPool, connection_lost, unavailable
 
-MAX_BATCH = 256
 MAX_IN_FLIGHT = 8
-
-_Read = tuple[str, str, str, "asyncio.Future[bytes | None]", int]
-"""entity set, tenant, id, the reader's future, how many times the read was sent already"""
 
 _HEAD = struct.Struct("!cI")  # message type, length (itself included)
 _ROW = struct.Struct("!hiiiIi")  # DataRow: columns; len, position; len, xmin; len of body
@@ -79,7 +82,7 @@ def _text(value: bytes) -> bytes:
 class _Batch:
     __slots__ = ("entity_set", "error", "held", "parses", "reads", "rows")
 
-    def __init__(self, entity_set: str, reads: list[_Read],
+    def __init__(self, entity_set: str, reads: list[Read],
                  held: list[tuple[int, bytes] | None], parses: bool) -> None:
         self.entity_set = entity_set
         self.reads = reads
@@ -154,7 +157,7 @@ class WireReads:
         self._loop = asyncio.get_running_loop()
         self._sql = {name: wire_sql(table) for name, table in tables.items()}
         self._names = {name: f"graphsec_get_{i}".encode() for i, name in enumerate(tables)}
-        self._queue: deque[_Read] = deque()
+        self._queue: deque[Read] = deque()
         self.in_flight: deque[_Batch] = deque()
         self._prepared: set[str] = set()  # statements this connection has (or is parsing)
         self._conn: asyncpg.Connection | None = None
@@ -207,11 +210,11 @@ class WireReads:
         while self._queue and len(self.in_flight) < MAX_IN_FLIGHT:
             self._send(self._next_batch())
 
-    def _next_batch(self) -> list[_Read]:
+    def _next_batch(self) -> list[Read]:
         queue = self._queue
         entity_set = queue[0][0]
-        batch: list[_Read] = []
-        rest: list[_Read] = []
+        batch: list[Read] = []
+        rest: list[Read] = []
         while queue and len(batch) < MAX_BATCH:
             read = queue.popleft()
             if read[3].done():  # cancelled while it waited
@@ -220,7 +223,7 @@ class WireReads:
         queue.extendleft(reversed(rest))
         return batch
 
-    def _send(self, reads: list[_Read]) -> None:
+    def _send(self, reads: list[Read]) -> None:
         if not reads:
             return
         assert self._transport is not None
@@ -250,7 +253,7 @@ class WireReads:
         self.in_flight.append(_Batch(entity_set, reads, held, parses))
         self.statements += 1
 
-    def _send_without_unencodable(self, reads: list[_Read]) -> None:
+    def _send_without_unencodable(self, reads: list[Read]) -> None:
         sendable = []
         for read in reads:
             try:
@@ -279,27 +282,11 @@ class WireReads:
             self._flush()
 
     def _answer(self, batch: _Batch) -> None:
-        cache = self.cache
-        entity_set = batch.entity_set
+        cache, entity_set = self.cache, batch.entity_set
         for read, row, held in zip(batch.reads, batch.rows, batch.held, strict=True):
-            future = read[3]
-            if future.done():
-                continue
-            if row is None:
-                future.set_result(None)
-                continue
-            version, body = row
-            if held is not None and version == held[0]:
-                if cache is not None:
-                    cache.hits += 1
-                future.set_result(held[1])
-            elif body is not None:
-                if cache is not None:
-                    cache.misses += 1
-                    cache.put((entity_set, read[1], read[2]), version, body)
-                future.set_result(body)
-            else:  # a row whose body is NULL was not written by graphsec
-                future.set_result(None)
+            if not read[3].done():
+                read[3].set_result(None if row is None else versioned_body(
+                    cache, (entity_set, read[1], read[2]), held, row[0], row[1]))
 
     # -- losing and regaining the connection ----------------------------------------------------
 
@@ -316,13 +303,11 @@ class WireReads:
         self.in_flight.clear()
         reads = [r for b in batches for r in b.reads if not r[3].done()]
         if self._closed:
-            self._fail(reads, RuntimeError("the PostgreSQL store is closed"))
+            fail_reads(reads, RuntimeError("the PostgreSQL store is closed"))
             return
         self.pool.discard_idle()  # a restarted server has closed them all; empties the cache
-        cause: BaseException = exc or ConnectionResetError("the PostgreSQL connection closed")
-        self._queue.extendleft(reversed([(r[0], r[1], r[2], r[3], r[4] + 1)
-                                         for r in reads if r[4] == 0]))
-        self._fail([r for r in reads if r[4] > 0], unavailable(cause))
+        retry_or_fail(self._queue, reads,
+                      exc or ConnectionResetError("the PostgreSQL connection closed"))
         if self._queue and not self._flush_soon:
             self._flush()
 
@@ -330,25 +315,18 @@ class WireReads:
         try:
             conn = await self.pool.open_dedicated()
         except Exception as exc:  # nothing to send on: the waiting reads get the error
-            queued = [r for r in self._queue if not r[3].done()]
+            queued = list(self._queue)
             self._queue.clear()
-            self._fail(queued, unavailable(exc) if connection_lost(exc) else exc)
+            fail_reads(queued, unavailable(exc) if connection_lost(exc) else exc)
             return
         finally:  # (cancelled by close(), which fails what waits)
             self._connecting = None
         if self._closed or not self._attach(conn):
             conn.terminate()
-            self._fail([r for r in self._queue if not r[3].done()],
-                       RuntimeError("the PostgreSQL store is closed"))
+            fail_reads(list(self._queue), RuntimeError("the PostgreSQL store is closed"))
             self._queue.clear()
             return
         self._flush()
-
-    @staticmethod
-    def _fail(reads: list[_Read], exc: BaseException) -> None:
-        for read in reads:
-            if not read[3].done():
-                read[3].set_exception(exc)
 
     async def close(self) -> None:
         """Close the connection; reads still waiting fail."""
@@ -368,4 +346,4 @@ class WireReads:
         self.in_flight.clear()
         waiting = [r for b in batches for r in b.reads] + list(self._queue)
         self._queue.clear()
-        self._fail(waiting, RuntimeError("the PostgreSQL store is closed"))
+        fail_reads(waiting, RuntimeError("the PostgreSQL store is closed"))
