@@ -2,7 +2,7 @@
 
 Run: python bench/compare.py --rev before=6c18cac --rev after=WORK
                              [--backend postgresql] [--scale 10k] [--scenario get_by_id]
-                             [--rounds 6] [--duration 5]
+                             [--rounds 6] [--duration 5] [--env NAME:VAR=VALUE]
 
 On a 2-core VM shared with the load generator, two runs of ``bench/run.py`` differ by 10-30 %,
 more than most changes are worth. Here every revision's server and the bare app run at once, on
@@ -13,6 +13,10 @@ judged against the other revisions measured within seconds of it.
 ``--rev NAME=REV``: a git revision, checked out into a temporary worktree and served from its
 ``src`` (the installed dependencies are shared), or ``WORK`` for the working tree. Revisions must
 agree on the database schema: the store is seeded and migrated by the working tree's graphsec.
+
+``--env NAME:VAR=VALUE`` (repeatable) sets a variable for one revision's server only: the same
+tree twice with a feature on and off, e.g. ``--rev on=WORK --rev off=WORK --env
+off:GRAPHSEC_STATEMENT_TIMEOUT_MS=0``.
 """
 
 from __future__ import annotations
@@ -56,10 +60,11 @@ def source_trees(revs: list[tuple[str, str]], tmp: Path) -> Iterator[dict[str, P
                             str(path)], check=False)
 
 
-def serve(name: str, src: Path, store: bench.Store, work: Path) -> bench.Server:
-    """``graphsec serve`` from ``src``, one worker, on ``store``."""
+def serve(name: str, src: Path, store: bench.Store, work: Path,
+          extra_env: dict[str, str] | None = None) -> bench.Server:
+    """``graphsec serve`` from ``src``, one worker, on ``store`` (``extra_env`` added)."""
     port = bench.free_port()
-    env = {**store.env(), "PYTHONPATH": str(src)}
+    env = {**store.env(), **(extra_env or {}), "PYTHONPATH": str(src)}
     argv = [sys.executable, "-c", "from graphsec.cli import main; main()", "serve", "--port",
             str(port), "--database", store.url, "--workers", "1"]
     return bench.Server(name, argv, env, port, work / f"{name}.log")
@@ -84,7 +89,8 @@ def measure(args: argparse.Namespace, tool: bench.LoadTool, store: bench.Store,
     spec_path, payloads = work / "scenario.spec", work / "bare-payloads.json"
     rates: dict[str, list[float]] = {name: [] for name in [*trees, "bare"]}
     for i in range(args.rounds):
-        servers = {name: serve(name, src, store, work) for name, src in trees.items()}
+        servers = {name: serve(name, src, store, work, args.env.get(name))
+                   for name, src in trees.items()}
         try:
             for server in servers.values():
                 server.wait_ready("/healthz")
@@ -125,6 +131,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "graphsec-compare"))
     p.add_argument("--pg-admin", default=os.environ.get("GRAPHSEC_TEST_POSTGRES", bench.PG_ADMIN))
     p.add_argument("--keep-data", action="store_true", help="keep (and reuse) the seeded store")
+    p.add_argument("--env", action="append", default=[], metavar="NAME:VAR=VALUE",
+                   help="an environment variable for one revision's server (repeatable)")
     args = p.parse_args(argv)
     args.revs = []
     for item in args.rev or [f"work={WORK}"]:
@@ -134,6 +142,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.revs.append((name, rev))
     if len({n for n, _ in args.revs}) != len(args.revs):
         p.error("each --rev needs a name of its own")
+    env_items, args.env = args.env, {}
+    for item in env_items:
+        name, sep, assignment = item.partition(":")
+        var, eq, value = assignment.partition("=")
+        if not sep or not eq or not var or name not in dict(args.revs):
+            p.error(f"--env {item!r}: use NAME:VAR=VALUE with NAME one of the --rev names")
+        args.env.setdefault(name, {})[var] = value
     if args.rounds < 1:
         p.error("--rounds must be at least 1")
     return args
@@ -161,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{tool.describe()} for {args.duration:g} s per server:")
     for name, rev in args.revs:
         ratios = [g / b for g, b in zip(rates[name], base, strict=True)]
+        if name in args.env:
+            rev += " " + " ".join(f"{k}={v}" for k, v in args.env[name].items())
         print(f"  {name} ({rev}): median {statistics.median(rates[name]):,.0f} req/s, "
               f"{statistics.median(ratios):.1%} of the bare app "
               f"(rounds: {' '.join(f'{r:.0%}' for r in ratios)})")
