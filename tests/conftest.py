@@ -24,6 +24,7 @@ from graphsec.app import create_app
 from graphsec.auth.keys import load_or_create
 from graphsec.auth.tokens import LocalIssuer
 from graphsec.config import Settings
+from tests.support.statements import StatementCounter, count_statements
 
 TENANT = "1d5a1bd0-0000-4000-8000-000000000001"
 OTHER_TENANT = "2e6b2ce1-0000-4000-8000-000000000002"
@@ -33,7 +34,7 @@ RO = "SecurityEvents.Read.All"
 
 PG_ADMIN_URL = os.environ.get("GRAPHSEC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ("sqlite", "postgresql")
-TABLES = ("secure_scores", "secure_score_control_profiles", "user_security_profiles")
+TABLES = ("secure_scores", "secure_score_control_profiles", "user_security_profiles", "history")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -105,6 +106,13 @@ def wire_reads(request: pytest.FixtureRequest) -> bool:
     return bool(request.param)
 
 
+@pytest.fixture
+def pg_statements(monkeypatch: pytest.MonkeyPatch) -> StatementCounter:
+    """Counts the statements sent on every PostgreSQL connection opened from now on
+    (``tests/support/statements.py``): ``n = (await pg_statements.of(store.get(…)))[1]``."""
+    return count_statements(monkeypatch)
+
+
 @pytest.fixture(scope="session")
 def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home with a signing key and a migrated SQLite file, made once and copied per test
@@ -127,7 +135,8 @@ def home(tmp_path: Path, _template: Path) -> Path:
 
 @pytest.fixture
 def settings(home: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
-    env = {"GRAPHSEC_HOME": str(home)}
+    # the ASGI client's base_url; links are built from allowed Host headers only
+    env = {"GRAPHSEC_HOME": str(home), "GRAPHSEC_ALLOWED_HOSTS": "graph.test"}
     if backend == "postgresql":
         url: str = request.getfixturevalue("postgres_url")
         asyncio.run(_pg([f"TRUNCATE {', '.join(TABLES)}"], url))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import subprocess
 import sys
 from collections import defaultdict
@@ -137,6 +139,35 @@ async def test_seed_command_loads_data_the_api_serves(settings: Settings, auth: 
             "/v1.0/security/secureScores?$filter=createdDateTime ge 2026-10-25T00:00:00Z and "
             "controlScores/any(c: c/score ge 0)&$count=true&$top=1", headers=headers)
         assert filtered.json()["@odata.count"] == 8
+
+
+async def test_seed_prints_a_token_command_for_the_first_tenant(settings: Settings) -> None:
+    """The printed ``graphsec token`` line, run as printed, gives a token that reads and
+    writes the first tenant's data."""
+    env = {"GRAPHSEC_HOME": str(settings.home), "PATH": "/usr/bin:/bin",
+           # children run the code the test imports, also when it comes from PYTHONPATH
+           **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}}
+    seeded = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "graphsec.cli", "seed", "--database", settings.database_url,
+         "--tenants", "2", "--days", "3", "--controls", "2", "--users", "1", "--workers", "1"],
+        env=env, capture_output=True, text=True, timeout=300, check=True)
+    out = seeded.stdout
+    assert "a token for it: " in out, out
+    tenant = out.split("first tenant: ")[1].split()[0]
+    command = out.split("a token for it: ")[1].splitlines()[0]
+    assert command == f"graphsec token --tenant {tenant} --role SecurityEvents.ReadWrite.All"
+    program, *args = shlex.split(command)
+    assert program == "graphsec"
+    minted = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "graphsec.cli", *args],
+        env=env, capture_output=True, text=True, timeout=60, check=True)
+    headers = {"Authorization": f"Bearer {minted.stdout.strip()}"}
+    async for client in _client(settings):
+        count = await client.get("/v1.0/security/secureScores/$count", headers=headers)
+        assert (count.status_code, count.text) == (200, "3")
+        created = await client.post("/v1.0/security/secureScores", headers=headers,
+                                    json={"currentScore": 1.0})
+        assert created.status_code == 201, created.text
 
 
 def test_seed_refuses_bad_arguments(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from graphsec.api.http import GraphApp
+from graphsec.api.origin import Origin
 from graphsec.api.routing import Router
 from graphsec.auth.keys import load_or_create
 from graphsec.auth.tokens import LocalIssuer, TokenVerifier
@@ -10,6 +11,7 @@ from graphsec.config import Settings
 from graphsec.memory import settle_heap, tune_allocator
 from graphsec.odata.skiptoken import SkipTokens
 from graphsec.resources.collection import EntitySetResource
+from graphsec.schema.limits import Limits
 from graphsec.schema.security import ENTITY_SETS
 from graphsec.storage.base import Store
 
@@ -20,11 +22,13 @@ def create_store(settings: Settings) -> Store:
         from graphsec.storage.postgres import PostgresStore
 
         return PostgresStore(settings.database_url, settings.pool_size, ENTITY_SETS,
-                             cache_bytes=settings.pg_cache_mb * 2**20)
+                             cache_bytes=settings.pg_cache_mb * 2**20,
+                             statement_timeout_ms=settings.statement_timeout_ms)
     from graphsec.storage.sqlite import SQLiteStore
 
     return SQLiteStore(settings.sqlite_path(), ENTITY_SETS,
-                       cache_kib=settings.sqlite_cache_mb * 1024)
+                       cache_kib=settings.sqlite_cache_mb * 1024,
+                       statement_timeout_ms=settings.statement_timeout_ms)
 
 
 def create_app(settings: Settings, settle: bool = False) -> GraphApp:
@@ -41,11 +45,22 @@ def create_app(settings: Settings, settle: bool = False) -> GraphApp:
     return GraphApp(
         router=Router(ENTITY_SETS),
         verifier=TokenVerifier([LocalIssuer(key)]),
-        resource=EntitySetResource(store, SkipTokens(key.derive_secret("skiptoken"))),
+        resource=EntitySetResource(store, SkipTokens(key.derive_secret("skiptoken")),
+                                   limits(settings)),
         max_body_bytes=settings.max_body_bytes,
         startup=startup,
         shutdown=store.close,
+        origin=Origin(settings.public_url, settings.allowed_hosts, settings.host, settings.port),
+        body_timeout_seconds=settings.body_timeout_seconds,
     )
+
+
+def limits(settings: Settings) -> Limits:
+    """The bounds on writes that ``settings`` name, for the resource layer and its validator."""
+    return Limits(max_collection_items=settings.max_collection_items,
+                  max_depth=settings.max_json_depth,
+                  max_document_bytes=settings.max_document_bytes,
+                  control_history_entries=settings.control_history_entries)
 
 
 def app_from_env() -> GraphApp:

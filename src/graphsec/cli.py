@@ -5,14 +5,33 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import IO, Any
 
 import click
 
-from graphsec.auth.keys import load_or_create
+from graphsec import ports
+from graphsec.auth.keys import SigningKey, UnsafeKeyFile, load_or_create, secure_home
+from graphsec.auth.principal import TENANT_EXAMPLE, canonical_tenant
 from graphsec.auth.tokens import LocalIssuer
 from graphsec.config import Settings, SettingsError
 from graphsec.storage import migrate
+
+
+class Failure(click.ClickException):
+    """A mistake the operator can fix (or a refusal of the system), told in one line on stderr,
+    ``graphsec: …``, with exit status 1: never a traceback."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"graphsec: {self.format_message()}", err=True)
+
+
+class ArgumentFailure(Failure):
+    """A wrong argument, told in one line; exit status 2, as for click's usage errors."""
+
+    exit_code = 2
 
 
 def _settings(**flags: object) -> Settings:
@@ -22,6 +41,20 @@ def _settings(**flags: object) -> Settings:
         raise click.UsageError(str(exc)) from None
 
 
+def _key(settings: Settings) -> SigningKey:
+    """The signing key (created on first use), after making ``GRAPHSEC_HOME`` owner-only."""
+    try:
+        if secure_home(settings.home):
+            click.echo(f"graphsec: {settings.home} (GRAPHSEC_HOME) was open to group or others; "
+                       "changed its mode to 0700, as it holds the signing key", err=True)
+        return load_or_create(settings.home)
+    except UnsafeKeyFile as exc:
+        raise Failure(str(exc)) from None
+    except OSError as exc:
+        raise Failure(f"cannot use GRAPHSEC_HOME {settings.home}: {exc.strerror} "
+                      f"({exc.filename})") from None
+
+
 @click.group()
 @click.version_option(package_name="graphsec")
 def main() -> None:
@@ -29,32 +62,59 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port to listen on (default 8000).")
+@click.option("--host", default=None,
+              help="Address to listen on (default 127.0.0.1; GRAPHSEC_HOST). With 0.0.0.0 or "
+                   ":: also give --allowed-host or --public-url.")
+@click.option("--port", type=int, default=None,
+              help="Port to listen on (default 8000; GRAPHSEC_PORT).")
 @click.option("--database", "database_url", default=None,
-              help="Database URL (default sqlite:///$GRAPHSEC_HOME/graphsec.db).")
+              help="Database URL (default: GRAPHSEC_DATABASE_URL, else "
+                   "sqlite:///$GRAPHSEC_HOME/graphsec.db).")
 @click.option("--workers", type=int, default=None, help="Worker processes (default 1).")
 @click.option("--pool-size", type=int, default=None,
               help="PostgreSQL connections per worker (default 10; GRAPHSEC_DB_POOL_SIZE).")
+@click.option("--public-url", default=None, metavar="URL",
+              help="Build links (nextLink, Location) from this origin, e.g. "
+                   "https://graph.example.com, whatever Host clients send "
+                   "(GRAPHSEC_PUBLIC_URL).")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="A Host header name to accept, any port (repeatable; "
+                   "GRAPHSEC_ALLOWED_HOSTS, comma-separated). Loopback names and the --host "
+                   "address are always accepted; other Hosts get 400. With --host 0.0.0.0 or "
+                   ":: name the hosts clients use here, or give --public-url.")
+@click.option("--upgrade", "upgrade_schema", is_flag=True,
+              help="Bring a PostgreSQL schema that is behind to the newest revision first, as "
+                   "graphsec db upgrade does (SQLite files are always upgraded).")
 @click.option("--demo", is_flag=True,
               help="Load a small sample tenant first and print a token for it.")
 def serve(host: str | None, port: int | None, database_url: str | None,
-          workers: int | None, pool_size: int | None, demo: bool) -> None:
-    """Run the server (granian, ASGI)."""
+          workers: int | None, pool_size: int | None, public_url: str | None,
+          allowed_hosts: tuple[str, ...], upgrade_schema: bool, demo: bool) -> None:
+    """Run the server (granian, ASGI).
+
+    \b
+    Environment:
+      GRAPHSEC_HOME          where the SQLite file and the signing key live (default
+                             ./.graphsec; the key is created there when missing)
+      GRAPHSEC_DATABASE_URL  the database, when --database is not given
+    The README's configuration table lists the other GRAPHSEC_* settings.
+    """
     from granian import Granian
     from granian.constants import Interfaces
 
     settings = _settings(host=host, port=port, database_url=database_url, workers=workers,
-                         pool_size=pool_size)
+                         pool_size=pool_size, public_url=public_url,
+                         allowed_hosts=allowed_hosts or None)
     os.environ.update(settings.environ())
-    load_or_create(settings.home)  # one key for every worker, created before they start
-    _prepare_database(settings)
+    _listen_check(settings)  # before any work: a second server on the port stops at once
+    _key(settings)  # one key for every worker, created before they start
+    _prepare_database(settings, upgrade_schema)
     if demo:
         _demo(settings)
     where = settings.sqlite_path() if settings.backend == "sqlite" else _redacted(settings)
     click.echo(f"graphsec: http://{settings.host}:{settings.port}/v1.0 and /beta, "
                f"data in {where}", err=True)
-    Granian(
+    server = Granian(
         target="graphsec.app:app_from_env",
         factory=True,
         address=settings.host,
@@ -62,7 +122,20 @@ def serve(host: str | None, port: int | None, database_url: str | None,
         interface=Interfaces.ASGI,
         workers=settings.workers,
         log_access=False,
-    ).serve()
+    )
+    try:
+        server.serve()
+    except (OSError, RuntimeError) as exc:  # taken since the check: granian's bind fails
+        if not ports.is_bind_failure(exc):
+            raise
+        raise Failure(ports.bind_failure(exc, settings.host, settings.port)) from None
+
+
+def _listen_check(settings: Settings) -> None:
+    try:
+        ports.check_free(settings.host, settings.port)
+    except ports.AddressInUse as exc:
+        raise Failure(str(exc)) from None
 
 
 def _demo(settings: Settings) -> None:
@@ -73,7 +146,7 @@ def _demo(settings: Settings) -> None:
     plan = SeedPlan(tenants=1, days=30, controls=20, users=10, seed=2026,
                     end=datetime.now(UTC).date() - timedelta(days=1))
     report = run_seed(settings.database_url, plan, workers=1)
-    token = LocalIssuer(load_or_create(settings.home)).mint(
+    token = LocalIssuer(_key(settings)).mint(
         report.first_tenant, ["SecurityEvents.ReadWrite.All"], expires_in=86400,
         identity="demo.admin@graphsec.example")
     base = f"http://{settings.host}:{settings.port}"
@@ -93,22 +166,30 @@ def _redacted(settings: Settings) -> str:
     return make_url(settings.database_url).render_as_string(hide_password=True)
 
 
-def _prepare_database(settings: Settings) -> None:
-    """SQLite upgrades itself; a PostgreSQL schema that is behind stops the server."""
-    try:
+def _prepare_database(settings: Settings, upgrade: bool = False) -> None:
+    """SQLite upgrades itself, and so does PostgreSQL with ``upgrade``; otherwise a PostgreSQL
+    schema that is behind stops the server, saying which command brings it up to date."""
+    with _database_failures():
         revision = migrate.current(settings.database_url)
-    except Exception as exc:
-        raise click.ClickException(f"cannot reach the database {_redacted(settings)}: {exc}") from None
-    if revision == migrate.head():
-        return
-    if settings.backend == "sqlite":
-        settings.sqlite_path().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        migrate.upgrade(settings.database_url)
-        return
-    raise click.ClickException(
+        if revision == migrate.head():
+            return
+        if settings.backend == "sqlite" or upgrade:
+            migrate.upgrade(settings.database_url)
+            return
+    raise Failure(
         f"the database schema is at revision {revision or '(none)'}; this graphsec needs "
-        f"{migrate.head()}. Run: graphsec db upgrade --database {_redacted(settings)}"
+        f"{migrate.head()}. Run: graphsec db upgrade --database {_redacted(settings)} "
+        "(or start with graphsec serve --upgrade)"
     )
+
+
+@contextmanager
+def _database_failures() -> Iterator[None]:
+    """A database that cannot be reached or written ends the command with its one line."""
+    try:
+        yield
+    except migrate.DatabaseError as exc:
+        raise Failure(str(exc)) from None
 
 
 @main.group()
@@ -126,9 +207,8 @@ _database_option = click.option("--database", "database_url", default=None,
 def upgrade(database_url: str | None) -> None:
     """Bring the schema to the newest revision (creates it in an empty database)."""
     settings = _settings(database_url=database_url)
-    if settings.backend == "sqlite":
-        settings.sqlite_path().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    migrate.upgrade(settings.database_url)
+    with _database_failures():
+        migrate.upgrade(settings.database_url)
     click.echo(f"{_redacted(settings)}: at revision {migrate.head()}")
 
 
@@ -137,16 +217,15 @@ def upgrade(database_url: str | None) -> None:
 def current(database_url: str | None) -> None:
     """Print the schema revision of the database, and whether it is the newest."""
     settings = _settings(database_url=database_url)
-    try:
+    with _database_failures():
         revision = migrate.current(settings.database_url)
-    except Exception as exc:
-        raise click.ClickException(f"cannot read {_redacted(settings)}: {exc}") from None
     state = "(head)" if revision == migrate.head() else f"(behind; head is {migrate.head()})"
     click.echo(f"{revision or '(none)'} {state}")
 
 
 @main.command()
-@click.option("--tenants", type=click.IntRange(1, 1_000_000), default=10, show_default=True)
+@click.option("--tenants", type=click.IntRange(1, 1_000_000), default=10, show_default=True,
+              help="Tenants to generate (their ids follow from --seed; the first is printed).")
 @click.option("--days", type=click.IntRange(1, 100_000), default=90, show_default=True,
               help="Daily secureScores per tenant.")
 @click.option("--controls", type=click.IntRange(1, 500), default=20, show_default=True,
@@ -189,6 +268,8 @@ def seed(tenants: int, days: int, controls: int, users: int, seed_value: int,
                f"profiles, {report.user_profiles} user security profiles for {tenants} tenant(s) "
                f"in {report.seconds:.1f} s ({_redacted(settings)})")
     click.echo(f"first tenant: {report.first_tenant}")
+    click.echo(f"a token for it: graphsec token --tenant {report.first_tenant} "
+               f"--role SecurityEvents.ReadWrite.All")
 
 
 @main.command()
@@ -204,14 +285,16 @@ def seed(tenants: int, days: int, controls: int, users: int, seed_value: int,
 def token(tenant: str, roles: tuple[str, ...], scopes: tuple[str, ...], expires_in: int,
           identity: str | None) -> None:
     """Print a bearer token signed by this server's development issuer."""
-    if not tenant.strip():
-        raise click.UsageError("--tenant cannot be empty")
+    canonical = canonical_tenant(tenant.strip())
+    if canonical is None:
+        raise ArgumentFailure(f"--tenant {tenant!r} is not a tenant id: tenant ids are GUIDs, "
+                              f"e.g. --tenant {TENANT_EXAMPLE}")
     settings = _settings()
-    issuer = LocalIssuer(load_or_create(settings.home))
+    issuer = LocalIssuer(_key(settings))
     if not roles and not scopes:
         click.echo("graphsec: warning: the token carries no permission; every request will get "
                    "403 (add --role SecurityEvents.ReadWrite.All)", err=True)
-    click.echo(issuer.mint(tenant, roles, scopes, expires_in, identity))
+    click.echo(issuer.mint(canonical, roles, scopes, expires_in, identity))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,13 +6,26 @@ There is no global settings instance: ``Settings.from_env()`` builds one where i
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
+
+from graphsec.schema.limits import (
+    CONTROL_HISTORY_ENTRIES,
+    MAX_COLLECTION_ITEMS,
+    MAX_DEPTH,
+    MAX_DOCUMENT_BYTES,
+)
 
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
+DEFAULT_STATEMENT_TIMEOUT_MS = 10_000
+DEFAULT_BODY_TIMEOUT = 30
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+_HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?\.?", re.ASCII)
 
 
 class SettingsError(ValueError):
@@ -31,7 +44,9 @@ class Settings:
     home: Path
     database_url: str
     host: str = "127.0.0.1"
+    """The address to listen on (``--host``, ``GRAPHSEC_HOST``); also a Host name links may use."""
     port: int = 8000
+    """The port to listen on (``--port``, ``GRAPHSEC_PORT``)."""
     workers: int = 1
     max_body_bytes: int = DEFAULT_MAX_BODY
     pool_size: int = 10
@@ -40,8 +55,38 @@ class Settings:
     """PostgreSQL: MiB of documents each worker keeps by row version (``GRAPHSEC_PG_CACHE_MB``;
     0 turns it off; ``storage/pgcache.py``)."""
     sqlite_cache_mb: int = 64
-    """SQLite: MiB of database pages each of a worker's two connections may keep
+    """SQLite: MiB of database pages each of a worker's connections may keep (two, and one
+    per thread for statements that can scan: ``storage/sqlite_scan.py``)
     (``GRAPHSEC_SQLITE_CACHE_MB``; 0 leaves SQLite's own default of 2 MiB)."""
+    max_collection_items: int = MAX_COLLECTION_ITEMS
+    """Entries a JSON array or object in a request body may hold (``GRAPHSEC_MAX_COLLECTION_ITEMS``);
+    more → 400 naming the property (``graphsec.schema.limits`` says why 2,000)."""
+    max_json_depth: int = MAX_DEPTH
+    """Levels of JSON arrays and objects a request body may nest, the body being level 1
+    (``GRAPHSEC_MAX_JSON_DEPTH``, 6 to 200); deeper → 400 naming the property."""
+    max_document_bytes: int = MAX_DOCUMENT_BYTES
+    """Bytes one stored entity may take, as canonical JSON with every declared property
+    (``GRAPHSEC_MAX_DOCUMENT_BYTES``, default 1 MiB); larger → 413, nothing stored."""
+    control_history_entries: int = CONTROL_HISTORY_ENTRIES
+    """The newest ``controlStateUpdates`` a control profile's document keeps and its responses
+    carry (``GRAPHSEC_CONTROL_HISTORY_ENTRIES``, 1 to 2000); older entries move to the history
+    table (``graphsec.schema.limits.CONTROL_HISTORY_ENTRIES`` says why 100)."""
+    statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
+    """Milliseconds any one database statement may run (``GRAPHSEC_STATEMENT_TIMEOUT_MS``;
+    0 = no limit); a statement that runs longer is stopped and the client gets 504
+    ``GatewayTimeout``. Graph gives a provider about 10 s before it answers 504."""
+    body_timeout_seconds: int = DEFAULT_BODY_TIMEOUT
+    """Seconds a client has to send a whole request body, counted from when the server starts
+    reading it (``GRAPHSEC_BODY_TIMEOUT_SECONDS``); later → 408 and the connection is closed.
+    A deadline, not an idle timeout: a byte a second cannot hold a connection longer."""
+    public_url: str | None = None
+    """The origin links are built from (``--public-url``, ``GRAPHSEC_PUBLIC_URL``), e.g.
+    ``https://graph.example.com`` behind a proxy; any Host header is then accepted and ignored.
+    Normalized: no trailing ``/``; a path prefix is kept."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names (no port; lower case, IPv6 in brackets) clients may send as the Host header
+    when there is no ``public_url`` (``--allowed-host``, ``GRAPHSEC_ALLOWED_HOSTS``,
+    comma-separated), in addition to the loopback names and the bind address."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -57,11 +102,28 @@ class Settings:
         pool_size = _whole(env, "GRAPHSEC_DB_POOL_SIZE", 10)
         pg_cache_mb = _whole(env, "GRAPHSEC_PG_CACHE_MB", 64)
         sqlite_cache_mb = _whole(env, "GRAPHSEC_SQLITE_CACHE_MB", 64)
+        control_history = _whole(env, "GRAPHSEC_CONTROL_HISTORY_ENTRIES", CONTROL_HISTORY_ENTRIES)
+        max_items = _whole(env, "GRAPHSEC_MAX_COLLECTION_ITEMS", MAX_COLLECTION_ITEMS)
+        max_depth = _whole(env, "GRAPHSEC_MAX_JSON_DEPTH", MAX_DEPTH)
+        max_document = _whole(env, "GRAPHSEC_MAX_DOCUMENT_BYTES", MAX_DOCUMENT_BYTES)
+        statement_timeout_ms = _whole(env, "GRAPHSEC_STATEMENT_TIMEOUT_MS",
+                                      DEFAULT_STATEMENT_TIMEOUT_MS)
+        body_timeout = _whole(env, "GRAPHSEC_BODY_TIMEOUT_SECONDS", DEFAULT_BODY_TIMEOUT)
+        allowed = tuple((env.get("GRAPHSEC_ALLOWED_HOSTS") or "").split(","))
         settings = cls(home=home, database_url=database_url, max_body_bytes=max_body,
+                       host=env.get("GRAPHSEC_HOST") or cls.host,
+                       port=_whole(env, "GRAPHSEC_PORT", cls.port),
                        pool_size=pool_size, pg_cache_mb=pg_cache_mb,
-                       sqlite_cache_mb=sqlite_cache_mb)
+                       sqlite_cache_mb=sqlite_cache_mb, control_history_entries=control_history,
+                       max_collection_items=max_items, max_json_depth=max_depth,
+                       max_document_bytes=max_document,
+                       body_timeout_seconds=body_timeout,
+                       statement_timeout_ms=statement_timeout_ms,
+                       public_url=env.get("GRAPHSEC_PUBLIC_URL") or None, allowed_hosts=allowed)
         given = {k: v for k, v in overrides.items() if v is not None and k != "home"}
         settings = replace(settings, **given)  # type: ignore[arg-type]
+        settings = replace(settings, public_url=_public_url(settings.public_url),
+                           allowed_hosts=_host_names(settings.allowed_hosts))
         settings.validate()
         return settings
 
@@ -79,6 +141,22 @@ class Settings:
         if not 0 <= self.sqlite_cache_mb <= 65536:
             raise SettingsError("GRAPHSEC_SQLITE_CACHE_MB must be from 0 (SQLite's default) to "
                                 "65536")
+        if not 0 <= self.statement_timeout_ms <= 3_600_000:
+            raise SettingsError("GRAPHSEC_STATEMENT_TIMEOUT_MS must be from 0 (no limit) to "
+                                "3600000 (an hour)")
+        if not 1 <= self.body_timeout_seconds <= 3600:
+            raise SettingsError("GRAPHSEC_BODY_TIMEOUT_SECONDS must be from 1 to 3600")
+        if not 1 <= self.max_collection_items <= 1_000_000:
+            raise SettingsError("GRAPHSEC_MAX_COLLECTION_ITEMS must be from 1 to 1000000")
+        if not 6 <= self.max_json_depth <= 200:
+            raise SettingsError("GRAPHSEC_MAX_JSON_DEPTH must be from 6 (the declared types nest "
+                                "5 levels) to 200 (the JSON encoder stops near 254)")
+        if not 16384 <= self.max_document_bytes <= 268_435_455:
+            raise SettingsError("GRAPHSEC_MAX_DOCUMENT_BYTES must be from 16384 to 268435455 "
+                                "(PostgreSQL's largest jsonb value)")
+        if not 1 <= self.control_history_entries <= 2000:
+            raise SettingsError("GRAPHSEC_CONTROL_HISTORY_ENTRIES must be from 1 to 2000 (the "
+                                "newest entry is the control's current state)")
         if self.backend == "sqlite":
             self.sqlite_path()  # raises for a URL that names no file
 
@@ -109,11 +187,62 @@ class Settings:
         return {
             "GRAPHSEC_HOME": str(self.home),
             "GRAPHSEC_DATABASE_URL": self.database_url,
+            "GRAPHSEC_HOST": self.host,
+            "GRAPHSEC_PORT": str(self.port),
             "GRAPHSEC_MAX_BODY_BYTES": str(self.max_body_bytes),
             "GRAPHSEC_DB_POOL_SIZE": str(self.pool_size),
             "GRAPHSEC_PG_CACHE_MB": str(self.pg_cache_mb),
             "GRAPHSEC_SQLITE_CACHE_MB": str(self.sqlite_cache_mb),
+            "GRAPHSEC_CONTROL_HISTORY_ENTRIES": str(self.control_history_entries),
+            "GRAPHSEC_MAX_COLLECTION_ITEMS": str(self.max_collection_items),
+            "GRAPHSEC_MAX_JSON_DEPTH": str(self.max_json_depth),
+            "GRAPHSEC_MAX_DOCUMENT_BYTES": str(self.max_document_bytes),
+            "GRAPHSEC_STATEMENT_TIMEOUT_MS": str(self.statement_timeout_ms),
+            "GRAPHSEC_BODY_TIMEOUT_SECONDS": str(self.body_timeout_seconds),
+            "GRAPHSEC_PUBLIC_URL": self.public_url or "",
+            "GRAPHSEC_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
         }
+
+
+def _public_url(text: str | None) -> str | None:
+    """``scheme://host[:port][/prefix]`` without a trailing ``/``; SettingsError otherwise."""
+    if not text or not text.strip():
+        return None
+    how = "use e.g. https://graph.example.com (http or https, a host, optionally a path prefix)"
+    try:
+        parts = urlsplit(text.strip())
+        parts.port  # noqa: B018 (urlsplit checks the port only when asked for it)
+    except ValueError as exc:
+        raise SettingsError(f"--public-url/GRAPHSEC_PUBLIC_URL: '{text}' is not a URL ({exc}); "
+                            f"{how}") from None
+    if (parts.scheme.lower() not in ("http", "https") or not parts.hostname
+            or "@" in parts.netloc or parts.query or parts.fragment or not text.isascii()):
+        raise SettingsError(f"--public-url/GRAPHSEC_PUBLIC_URL: '{text}' cannot be used; {how}")
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+
+def _host_names(names: Iterable[str]) -> tuple[str, ...]:
+    """Host names lower-cased, IPv6 addresses in brackets, blanks dropped; SettingsError for
+    anything that is not a bare host name or address (a port, a scheme, a path)."""
+    out: list[str] = []
+    for raw in names:
+        name = raw.strip().lower()
+        if not name:
+            continue
+        address = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+        try:
+            if ipaddress.ip_address(address).version == 6:
+                name = f"[{address}]"
+        except ValueError:
+            if not _HOST_NAME.fullmatch(name):
+                raise SettingsError(
+                    f"--allowed-host/GRAPHSEC_ALLOWED_HOSTS: '{raw.strip()}' is not a host "
+                    "name; give the name only, without scheme or port (any port is accepted), "
+                    "e.g. graph.example.com"
+                ) from None
+        if name not in out:
+            out.append(name)
+    return tuple(out)
 
 
 def _whole(env: Mapping[str, str], name: str, default: int) -> int:

@@ -13,13 +13,17 @@ Exception tree::
     ├── Forbidden                   403 Authorization_RequestDenied
     ├── ItemNotFound                404 itemNotFound
     ├── MethodNotAllowed            405 MethodNotAllowed (+ Allow)
+    ├── RequestTimeout              408 RequestTimeout (+ Connection: close): the body did not
+    │                               arrive within the time allowed
     ├── Conflict                    409 Conflict
     ├── RequestEntityTooLarge       413 RequestEntityTooLarge
     ├── UnsupportedMediaType        415 UnsupportedMediaType
     ├── TooManyRequests             429 TooManyRequests (+ Retry-After, integer seconds)
-    └── ServiceUnavailable          503 serviceNotAvailable (+ Retry-After): PostgreSQL is
-                                    unreachable, or another writer holds SQLite's lock (the
-                                    SDKs' retry handlers retry 503)
+    ├── ServiceUnavailable          503 serviceNotAvailable (+ Retry-After): PostgreSQL is
+    │                               unreachable, or another writer holds SQLite's lock (the
+    │                               SDKs' retry handlers retry 503)
+    └── GatewayTimeout              504 GatewayTimeout: a database statement ran out of its
+                                    time budget (GRAPHSEC_STATEMENT_TIMEOUT_MS)
 
 Anything else that escapes a handler is a server fault and is rendered as 500
 ``generalException`` without internal details.
@@ -104,6 +108,17 @@ class MethodNotAllowed(GraphError):
         )
 
 
+class RequestTimeout(GraphError):
+    """The request body did not arrive in time. The connection is closed after the answer: the
+    rest of the body may still be on its way, so the connection cannot carry another request."""
+
+    status = 408
+    code = "RequestTimeout"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Connection": "close"})
+
+
 class Conflict(GraphError):
     status = 409
     code = "Conflict"
@@ -135,3 +150,13 @@ class ServiceUnavailable(GraphError):
 
     def __init__(self, message: str, retry_after_seconds: int = 5) -> None:
         super().__init__(message, headers={"Retry-After": str(max(1, retry_after_seconds))})
+
+
+class GatewayTimeout(GraphError):
+    """A statement ran longer than the time budget and was stopped (Graph answers 504 when a
+    provider does not answer in time). Nothing it started is left running, and a write it was
+    part of is rolled back. The message says to narrow the query: sent again unchanged (the
+    SDKs' retry handlers retry 504), it would run out of time again."""
+
+    status = 504
+    code = "GatewayTimeout"

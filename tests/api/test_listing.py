@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.conftest import score
+from tests.conftest import OTHER_TENANT, score
 
 URL = "/v1.0/security/secureScores"
 
@@ -133,7 +133,7 @@ async def test_tampered_or_foreign_skiptoken_is_400(client: httpx.AsyncClient,
     other_order = await client.get(f"{URL}?$top=1&$orderby=currentScore&$skiptoken={token}",
                                    headers=rw)
     assert other_order.status_code == 400
-    other_tenant = await client.get(link, headers=auth(tenant="someone-else"))
+    other_tenant = await client.get(link, headers=auth(tenant=OTHER_TENANT))
     assert other_tenant.status_code == 400
 
 

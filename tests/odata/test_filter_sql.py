@@ -133,8 +133,8 @@ CASES = [
     ("controlScores/any(c: enabledServices/any(s: s eq c/controlName))", {"ab3"}),
     ("controlScores/any(c: averageComparativeScores/any(a: startswith(id, id)))",
      {"a_1", "a%2"}),
-    ("controlScores/any(c: averageComparativeScores/any(a: a/basis eq 'TotalSeats' and "
-     "c/score gt 8 and enabledServices/all(s: s ne c/controlName)))", {"a%2"}),
+    ("controlScores/any(c: averageComparativeScores/any(a: a/basis eq 'TotalSeats') and "
+     "c/score gt 8 and enabledServices/all(s: s ne c/controlName))", {"a%2"}),
     ("controlScores/any(c: c/controlName eq 'MFARegistration') and "
      "controlScores/any(c: c/controlName eq 'AdminMFA')", {"a%2"}),
     # dynamic properties of open types

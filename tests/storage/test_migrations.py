@@ -86,7 +86,7 @@ def test_0002_backfills_document_text_on_postgresql(request: pytest.FixtureReque
     url = next(databases)
     try:
         asyncio.run(_pg(["DROP TABLE secure_scores, secure_score_control_profiles, "
-                         "user_security_profiles, alembic_version"], url))
+                         "user_security_profiles, history, alembic_version"], url))
         migrate.upgrade(url, revision="0001")
         asyncio.run(_pg(["INSERT INTO secure_scores (tenant_id, id, current_score, doc) VALUES "
                          "('t', 'old', 5.0, '{\"id\": \"old\", \"currentScore\": 5.0}')"],
@@ -124,7 +124,7 @@ def test_0003_keeps_document_bytes_and_compresses_them_with_lz4(
     long_doc = orjson.dumps({"comment": "é" * 3000, "id": "long"}, option=orjson.OPT_SORT_KEYS)
     try:
         asyncio.run(_pg(["DROP TABLE secure_scores, secure_score_control_profiles, "
-                         "user_security_profiles, alembic_version"], url))
+                         "user_security_profiles, history, alembic_version"], url))
         migrate.upgrade(url, revision="0002")
         text = long_doc.decode().replace("'", "''")
         asyncio.run(_pg([f"INSERT INTO secure_scores (tenant_id, id, doc, body) VALUES "

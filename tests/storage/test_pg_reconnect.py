@@ -177,7 +177,8 @@ async def test_the_client_gets_graphs_503_with_retry_after(
         postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     await _pg([f"TRUNCATE {', '.join(TABLES)}"], postgres_url)
     settings = Settings.from_env({"GRAPHSEC_HOME": str(tmp_path),
-                                  "GRAPHSEC_DATABASE_URL": postgres_url})
+                                  "GRAPHSEC_DATABASE_URL": postgres_url,
+                                  "GRAPHSEC_ALLOWED_HOSTS": "graph.test"})
     token = LocalIssuer(load_or_create(tmp_path)).mint(T, ["SecurityEvents.ReadWrite.All"])
     app = create_app(settings)
     headers = {"Authorization": f"Bearer {token}"}

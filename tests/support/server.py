@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,9 +88,10 @@ class RunningServer:
                 self.kill()
 
 
-def start_server(home: Path, *args: str, port: int | None = None) -> RunningServer:
-    """Start ``graphsec serve [args]`` on ``port`` (a free one by default) and wait until
-    ``/healthz`` answers 200."""
+def start_server(home: Path, *args: str, port: int | None = None,
+                 env: Mapping[str, str] | None = None) -> RunningServer:
+    """Start ``graphsec serve [args]`` on ``port`` (a free one by default), with ``env`` added
+    to the environment, and wait until ``/healthz`` answers 200."""
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     log_path = home.parent / f"graphsec-serve-{port}.log"
@@ -98,7 +99,7 @@ def start_server(home: Path, *args: str, port: int | None = None) -> RunningServ
     process = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "graphsec.cli", "serve", "--host", "127.0.0.1",
          "--port", str(port), *args],
-        env={**os.environ, "GRAPHSEC_HOME": str(home)},
+        env={**os.environ, **(env or {}), "GRAPHSEC_HOME": str(home)},
         stdout=log_file,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: kill() reaches every worker

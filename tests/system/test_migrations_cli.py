@@ -1,4 +1,5 @@
-"""`graphsec db upgrade/current`, and `serve` refusing a PostgreSQL schema that is behind."""
+"""`graphsec db upgrade/current`, `serve` refusing a PostgreSQL schema that is behind (or, with
+`--upgrade`, upgrading it), and a database that cannot be used told in one line with the fix."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from graphsec.storage import migrate
 from tests.conftest import PG_ADMIN_URL, _pg
+from tests.support.server import free_port, start_server
 
 
 def graphsec(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -65,3 +68,67 @@ def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
     done = graphsec(tmp_path, "serve", "--database", "postgresql://nobody@127.0.0.1:1/x")
     assert done.returncode == 1
     assert "cannot reach the database" in done.stderr
+
+
+def test_serve_upgrade_brings_an_empty_database_to_head(empty_postgres: str,
+                                                        tmp_path: Path) -> None:
+    server = start_server(tmp_path / "home", "--upgrade", "--database", empty_postgres)
+    server.stop()
+    current = graphsec(tmp_path, "db", "current", "--database", empty_postgres)
+    assert current.stdout.strip() == f"{migrate.head()} (head)"
+
+
+COMMANDS = {
+    "db-upgrade": ("db", "upgrade"),
+    "db-current": ("db", "current"),
+    "seed": ("seed", "--tenants", "1", "--days", "1", "--controls", "1", "--users", "0"),
+    "serve": ("serve", "--host", "127.0.0.1", "--port", "PORT"),
+}
+CASES = ("missing-database", "refused-port", "unwritable-sqlite")
+
+
+def _missing_database() -> tuple[str, str]:
+    url = make_url(PG_ADMIN_URL).set(database=f"graphsec_missing_{uuid.uuid4().hex[:8]}")
+    fix = f"createdb -h {url.host} -p {url.port or 5432} -U {url.username} {url.database}"
+    return url.render_as_string(hide_password=False), fix
+
+
+def _refused_port() -> tuple[str, str]:
+    port = free_port()  # nothing listens there
+    return f"postgresql://postgres@127.0.0.1:{port}/graphsec", (
+        f"is PostgreSQL running at 127.0.0.1:{port}?")
+
+
+def _unwritable_sqlite(tmp_path: Path) -> tuple[str, str]:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the database's folder should be")
+    path = blocker / "graphsec.db"
+    return f"sqlite:///{path}", f"cannot write {path} ("
+
+
+@pytest.mark.parametrize(("case", "command"), [
+    pytest.param(case, command, id=f"{case}-{command}")
+    for case in CASES for command in COMMANDS
+    # reading a revision writes nothing: a SQLite file that is not there is at "(none)"
+    if (case, command) != ("unwritable-sqlite", "db-current")
+])
+def test_unusable_database_is_one_line_with_the_fix(case: str, command: str, tmp_path: Path,
+                                                    request: pytest.FixtureRequest) -> None:
+    if case == "missing-database" and request.config.getoption("--backend") == "sqlite":
+        pytest.skip("--backend sqlite")
+    if case == "missing-database":
+        url, fix = _missing_database()
+    elif case == "refused-port":
+        url, fix = _refused_port()
+    else:
+        url, fix = _unwritable_sqlite(tmp_path)
+    args = [str(free_port()) if a == "PORT" else a for a in COMMANDS[command]]
+    done = graphsec(tmp_path / "home", *args, "--database", url)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("graphsec: "), lines[0]
+    assert fix in lines[0]
+    if case == "unwritable-sqlite":
+        assert lines[0].endswith("check the directory's permissions")

@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import logging
-import os
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
+from graphsec.api.disconnect import unless_client_leaves
+from graphsec.api.origin import Origin
+from graphsec.api.request_ids import RequestIds
 from graphsec.api.routing import Router, Target
 from graphsec.auth.tokens import TokenVerifier
 from graphsec.errors import (
     BadRequest,
     GraphError,
     RequestEntityTooLarge,
+    RequestTimeout,
     UnsupportedMediaType,
 )
 from graphsec.odata.options import Context, QueryOptions, parse_options, split_query
@@ -40,32 +41,16 @@ _OPTIONS_CONTEXT: dict[str, Context] = {
 }
 
 
-class RequestIds:
-    """Request ids shaped like Graph's (a version-4 GUID), without a system call each.
-
-    A process draws 76 random bits once (again in a forked child) and numbers its requests
-    after them: ids are unique across processes and restarts, and ``uuid4()`` cost 2.2 µs a
-    request (``os.urandom``), a tenth of a GET's time in the server.
-    """
-
-    def __init__(self) -> None:
-        self._reseed()
-        os.register_at_fork(after_in_child=self._reseed)
-
-    def _reseed(self) -> None:
-        r = secrets.token_hex(10)
-        self._prefix = f"{r[:8]}-{r[8:12]}-4{r[12:15]}-{'89ab'[int(r[15], 16) % 4]}{r[16:19]}-{r[19]}"
-        self._numbers = itertools.count()
-
-    def next(self) -> str:
-        return f"{self._prefix}{next(self._numbers) % 16**11:011x}"
-
-
 _request_ids = RequestIds()
 
 
 class Request:
-    """The parts of an ASGI HTTP request graphsec uses."""
+    """The parts of an ASGI HTTP request graphsec uses.
+
+    The path and query string are UTF-8 (RFC 3986), raw or percent-encoded; bytes that are not
+    UTF-8 are kept as surrogates here and refused with a 400 by :func:`check_utf8`. Header values
+    are Latin-1, as HTTP defines them.
+    """
 
     __slots__ = ("client_request_id", "headers", "method", "query", "raw_path", "receive",
                  "request_id", "scope")
@@ -75,8 +60,9 @@ class Request:
         self.receive = receive
         self.method: str = scope["method"]
         raw = scope.get("raw_path")
-        self.raw_path: str = raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"]
-        self.query: str = scope.get("query_string", b"").decode("latin-1")
+        self.raw_path: str = (raw.decode("utf-8", "surrogateescape").split("?", 1)[0] if raw
+                              else scope["path"])
+        self.query: str = scope.get("query_string", b"").decode("utf-8", "surrogateescape")
         self.headers: dict[str, str] = {}
         for k, v in scope.get("headers", ()):
             name = k.decode("latin-1").lower()
@@ -86,18 +72,28 @@ class Request:
         sent = self.headers.get("client-request-id", "").strip()
         self.client_request_id = sent[:200] if sent else self.request_id
 
-    def base(self) -> str:
-        scheme = self.scope.get("scheme", "http")
-        host = self.headers.get("host")
-        if not host:
-            server = self.scope.get("server") or ("127.0.0.1", 80)
-            host = f"{server[0]}:{server[1]}"
-        return f"{scheme}://{host}"
+    def bound_body_reads(self, seconds: float) -> None:
+        """From now on, reading the body raises :class:`RequestTimeout` once ``seconds`` have
+        passed: one deadline for the whole body, so a byte a second cannot stretch it."""
+        receive = self.receive
+        deadline = asyncio.get_running_loop().time() + seconds
+
+        async def receive_by_deadline() -> dict[str, Any]:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    return await receive()
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"The request body did not arrive within {seconds:g} seconds; send it "
+                    "without pauses."
+                ) from None
+
+        self.receive = receive_by_deadline
 
     async def body(self, limit: int) -> bytes:
         """The whole body; 413 as soon as it exceeds ``limit`` bytes."""
         length = self.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
+        if length is not None and length.isascii() and length.isdigit() and int(length) > limit:
             raise _too_large(limit)
         chunks: list[bytes] = []
         size = 0
@@ -148,11 +144,15 @@ class GraphApp:
         max_body_bytes: int,
         startup: Callable[[], Awaitable[None]],
         shutdown: Callable[[], Awaitable[None]],
+        origin: Origin,
+        body_timeout_seconds: float,
     ) -> None:
         self.router = router
         self.verifier = verifier
         self.resource = resource
         self.max_body_bytes = max_body_bytes
+        self.origin = origin
+        self.body_timeout_seconds = body_timeout_seconds
         self._startup = startup
         self._shutdown = shutdown
         self._started = False
@@ -218,8 +218,15 @@ class GraphApp:
 
     async def handle(self, request: Request) -> Response:
         path = request.raw_path
+        # /healthz before the Host check: it carries no link, and load balancers send an IP
         if path.rstrip("/").lower() == "/healthz":
             return json_response(200, b'{"status":"ok"}')
+        base = self.origin.base(request.scope.get("scheme", "http"), request.headers.get("host"),
+                                request.scope.get("server"))
+        if not path.isascii():
+            check_utf8(path, "path")
+        if not request.query.isascii():
+            check_utf8(request.query, "query string")
         if request.method == "OPTIONS" and "origin" in request.headers:
             return _preflight()
         version = self.router.version_of(path)
@@ -239,7 +246,7 @@ class GraphApp:
             principal=principal,
             entity_set=target.entity_set,
             version=version,
-            base_url=f"{request.base()}/{version}",
+            base_url=f"{base}/{version}",
             path_and_query=(path, raw),
             options=options,
             prefer=_prefer(request.headers.get("prefer", "")),
@@ -248,8 +255,10 @@ class GraphApp:
 
     async def _dispatch(self, request: Request, target: Target, call: Call) -> Response:
         r, method = self.resource, request.method
+        if method in ("POST", "PATCH"):
+            request.bound_body_reads(self.body_timeout_seconds)
         if target.kind == "count":
-            return await r.count(call)
+            return await unless_client_leaves(request.receive, r.count(call))
         if target.kind == "item":
             assert target.key is not None
             if method == "GET":
@@ -258,7 +267,7 @@ class GraphApp:
                 return await r.delete(call, target.key)
             return await r.update(call, target.key, await request.json_body(self.max_body_bytes))
         if method == "GET":
-            return await r.list(call)
+            return await unless_client_leaves(request.receive, r.list(call))
         body = await request.json_body(self.max_body_bytes)
         if method == "PATCH":
             if not target.entity_set.collection_patch:
@@ -287,6 +296,15 @@ def _content_headers(content_type: str | None) -> tuple[tuple[bytes, bytes], ...
     if content_type == GRAPH_JSON:
         out.append((b"odata-version", b"4.0"))
     return tuple(out)
+
+
+def check_utf8(text: str, where: str) -> None:
+    """400 if ``text`` (decoded with ``surrogateescape``) held bytes that are not UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"The {where} is not valid UTF-8; percent-encode it as UTF-8 "
+                         "(RFC 3986).") from None
 
 
 def _prefer(header: str) -> frozenset[str]:

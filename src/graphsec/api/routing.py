@@ -2,7 +2,8 @@
 
 Segments are matched case-insensitively, as Graph does (``/v1.0/Security/securescores`` works);
 ids stay exactly as sent. Segments are split on the raw path before percent-decoding, so an id
-may contain an encoded ``/``.
+may contain an encoded ``/``. Percent-encoded bytes are UTF-8 (``caf%C3%A9`` is ``café``, as is a
+raw ``café``); bytes that are not UTF-8 are a 400, never a replacement character.
 """
 
 from __future__ import annotations
@@ -59,7 +60,11 @@ class Router:
         stripped = raw_path.strip("/")
         segments = stripped.split("/")
         if "%" in stripped:
-            segments = [unquote(s) for s in segments]
+            try:
+                segments = [unquote(s, errors="strict") for s in segments]
+            except UnicodeDecodeError:
+                raise BadRequest("The path holds percent-encoded bytes that are not UTF-8; "
+                                 "encode ids as UTF-8 (RFC 3986).") from None
         version = segments[0].lower()
         rest = segments[1:]
         if not rest or not rest[0]:

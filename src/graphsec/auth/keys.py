@@ -1,10 +1,15 @@
-"""The development issuer's RSA key pair, kept in ``GRAPHSEC_HOME`` with owner-only permissions."""
+"""The development issuer's RSA key pair, kept in ``GRAPHSEC_HOME`` with owner-only permissions.
+
+The key signs every token this server accepts, so, as ssh does with a private key, graphsec
+refuses to load one that group or others may read or write (:class:`UnsafeKeyFile`).
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +17,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 KEY_FILE = "signing-key.pem"
+
+
+class UnsafeKeyFile(PermissionError):
+    """The signing key can be read (or written) by group or others; the message, one line, says
+    how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -42,9 +52,33 @@ def _kid(key: rsa.RSAPrivateKey) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()[:22]
 
 
-def load_or_create(home: Path) -> SigningKey:
-    """Load ``home/signing-key.pem``, creating the key (mode 0600, folder 0700) on first use."""
+def secure_home(home: Path) -> bool:
+    """Make ``home`` a folder only its owner may enter: created with mode 0700, or, when it
+    exists with group or other permissions (a 0755 folder made by hand, or by an older
+    graphsec), changed to 0700. True when an existing folder was tightened (the CLI says so).
+    A folder owned by another user is left as it is."""
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = home.stat()
+    if not info.st_mode & 0o077 or info.st_uid != os.geteuid():
+        return False
+    home.chmod(0o700)
+    return True
+
+
+def _check_private(path: Path) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise UnsafeKeyFile(
+            f"permissions {mode:04o} for {path} are too open: the key signs every token, so only "
+            f"its owner may read it; run: chmod 600 {path}"
+        )
+
+
+def load_or_create(home: Path) -> SigningKey:
+    """Load ``home/signing-key.pem``, creating the key (mode 0600) on first use; ``home`` is
+    made owner-only first (:func:`secure_home`). Raises :class:`UnsafeKeyFile` for a key file
+    that group or others may read or write."""
+    secure_home(home)
     path = home / KEY_FILE
     if not path.exists():
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -63,6 +97,7 @@ def load_or_create(home: Path) -> SigningKey:
             pass
         finally:
             tmp.unlink()
+    _check_private(path)
     loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(loaded, rsa.RSAPrivateKey):
         raise ValueError(f"{path} does not hold an RSA private key")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -18,11 +19,26 @@ class Permission(StrEnum):
 READ = frozenset({Permission.READ_ALL, Permission.READ_WRITE_ALL})
 WRITE = frozenset({Permission.READ_WRITE_ALL})
 
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+TENANT_EXAMPLE = "1d5a1bd0-0000-4000-8000-000000000001"
+
+
+def canonical_tenant(value: str) -> str | None:
+    """The tenant id ``value`` in its one stored form, or None when it is not a tenant id.
+
+    Entra ID tenant ids are GUIDs (``8-4-4-4-12`` hexadecimal digits) and, like every GUID,
+    compare without regard to case: ``72F988BF-…`` and ``72f988bf-…`` are one tenant. graphsec
+    keeps the lower-case form everywhere (tokens' ``tid``, ``azureTenantId``, the store's keys);
+    any other string (``contoso``, a GUID in braces or without hyphens) is not a tenant id.
+    """
+    return value.lower() if _GUID.fullmatch(value) else None
+
 
 @dataclass(frozen=True)
 class Principal:
-    """A verified caller: its tenant (``tid``), application permissions (``roles``), delegated
-    permissions (``scp``) and a display identity (UPN, or the app id) for audit fields."""
+    """A verified caller: its tenant (``tid``, canonical: :func:`canonical_tenant`), application
+    permissions (``roles``), delegated permissions (``scp``) and a display identity (UPN, or the
+    app id) for audit fields."""
 
     tenant: str
     roles: frozenset[str]

@@ -19,7 +19,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from graphsec.auth.keys import SigningKey
-from graphsec.auth.principal import Principal
+from graphsec.auth.principal import TENANT_EXAMPLE, Principal, canonical_tenant
 from graphsec.errors import Unauthenticated
 
 DEV_ISSUER = "urn:graphsec:dev-issuer"
@@ -171,9 +171,16 @@ def _invalid(reason: str) -> Unauthenticated:
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
-    tenant = claims.get("tid")
-    if not isinstance(tenant, str) or not tenant:
+    """The caller the verified ``claims`` describe. The tenant is canonical (lower case): a
+    token whose ``tid`` is the same GUID in upper case reaches the same data; a ``tid`` that is
+    not a GUID is refused, where Entra ID never issues one."""
+    tid = claims.get("tid")
+    if not isinstance(tid, str) or not tid:
         raise _invalid("the token has no tenant ('tid' claim)")
+    tenant = canonical_tenant(tid)
+    if tenant is None:
+        raise _invalid(f"the tenant id ('tid' claim) {tid[:64]!r} is not a GUID; tenant ids "
+                       f"look like {TENANT_EXAMPLE}")
     roles = claims.get("roles", [])
     scp = claims.get("scp", "")
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):

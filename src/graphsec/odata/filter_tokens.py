@@ -48,6 +48,8 @@ _OPERAND_END = {"ODATA_IDENTIFIER", "NULL", "STRING", "GUID", "DATETIME", "DATE"
                 "DURATION", "DECIMAL", "INTEGER", "BOOLEAN", "GEOGRAPHY", ")", "SKIP"}
 _FUNCTIONS = {name.lower(): name for name in ODATA_FUNCTIONS}
 _OFFSET = re.compile(r"(?:[Zz]|[+-]\d\d:\d\d)$")
+_DIGITS = {"INTEGER", "DECIMAL", "DATETIME", "DATE", "TIME", "DURATION"}
+"""Tokens the library lexes with ``\\d``, which matches any script's digits (``٣``)."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,9 @@ def _rewrite(text: str, tokens: list[Token]) -> list[Token]:
                 real = _FUNCTIONS[full_name(ident).lower()]
                 *ns, fname = real.split(".")
                 tok = _token("ODATA_IDENTIFIER", ast.Identifier(fname, tuple(ns)), tok.index)
+        elif tok.type in _DIGITS and not tok.value.val.isascii():
+            raise BadRequest(f"The literal '{tok.value.val}' in $filter is not valid: numbers, "
+                             "dates and times are written with the ASCII digits 0-9.")
         elif tok.type == "DATETIME" and not _OFFSET.search(tok.value.val):
             raise BadRequest(
                 f"The DateTimeOffset '{tok.value.val}' in $filter has no UTC offset; add Z or "

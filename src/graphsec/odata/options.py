@@ -3,6 +3,8 @@
 Names are case-insensitive; on ``/beta`` the ``$`` prefix is optional (Graph's rule), on
 ``/v1.0`` a name without ``$`` is a custom parameter and is ignored. A repeated option, a value
 of the wrong form, an unknown ``$`` option, or one this request cannot take is a 400 naming it.
+Percent-encoded bytes are UTF-8 (a 400 if they are not); numbers are ASCII digits only (``²`` or
+``٣`` in ``$top`` is a 400, not a number).
 """
 
 from __future__ import annotations
@@ -53,7 +55,10 @@ def split_query(query_string: str, version: str) -> dict[str, str]:
         return out
     try:
         pairs = parse_qsl(query_string, keep_blank_values=True, strict_parsing=False,
-                          max_num_fields=64)
+                          max_num_fields=64, errors="strict")
+    except UnicodeDecodeError:
+        raise BadRequest("The query string holds percent-encoded bytes that are not UTF-8; "
+                         "encode values as UTF-8 (RFC 3986).") from None
     except ValueError:
         raise BadRequest("The query string has too many parameters (at most 64).") from None
     for name, value in pairs:
@@ -122,7 +127,8 @@ def parse_options(
 
 def _integer(name: str, text: str, low: int, high: int) -> int:
     value = text.strip()
-    if not value.isdigit() or len(value) > 12:
+    # isdigit() alone admits ² and ① (int() then fails) and ٣ (int() reads it as 3)
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:
         raise BadRequest(f"The ${name} value '{text}' is not valid; it must be a whole number "
                          f"from {low} to {high}.")
     number = int(value)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from graphsec.schema.types import EntitySet
+
 
 @dataclass(frozen=True)
 class OrderKey:
@@ -34,3 +36,17 @@ class ListQuery:
     after: tuple[Any, ...] | None = None
     filter: Any = None
     count: bool = False
+
+
+def total_order(keys: tuple[OrderKey, ...]) -> tuple[OrderKey, ...]:
+    """``keys`` ending with ``id`` (added when missing, in the direction of the last key, so
+    that one index serves both the order and its tie-break): the order :class:`ListQuery`
+    needs."""
+    if any(k.path == ("id",) for k in keys):
+        return keys
+    return (*keys, OrderKey(("id",), keys[-1].descending if keys else False))
+
+
+def default_order(entity_set: EntitySet) -> tuple[OrderKey, ...]:
+    """The total order of a list without ``$orderby``, which an index of the set serves."""
+    return total_order(tuple(OrderKey((name,), desc) for name, desc in entity_set.default_order))

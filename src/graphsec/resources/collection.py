@@ -15,17 +15,32 @@ from urllib.parse import quote
 import orjson
 
 from graphsec.auth.principal import READ, WRITE, Principal
-from graphsec.errors import BadRequest, ErrorDetail, Forbidden, ItemNotFound
+from graphsec.errors import (
+    BadRequest,
+    ErrorDetail,
+    Forbidden,
+    ItemNotFound,
+    RequestEntityTooLarge,
+)
 from graphsec.odata.options import QueryOptions
-from graphsec.odata.query import ListQuery, OrderKey
+from graphsec.odata.query import ListQuery, OrderKey, default_order, total_order
 from graphsec.odata.skiptoken import SkipTokens, fingerprint
-from graphsec.resources.rules import UPDATE_RULES
+from graphsec.resources.rules import CREATE_RULES, UPDATE_RULES
+from graphsec.schema.limits import DocumentTooLarge, Limits
 from graphsec.schema.types import EntitySet
-from graphsec.schema.values import ValidationError, check_body, complete, merge, now_datetime
-from graphsec.storage.base import Store
+from graphsec.schema.values import (
+    Mode,
+    ValidationError,
+    check_body,
+    complete,
+    merge,
+    now_datetime,
+)
+from graphsec.storage.base import Changed, Store
 from graphsec.wire import Response, collection_body, empty, entity_body, json_response, text
 
 MAX_ID_LENGTH = 512
+LIMITS = Limits()
 
 
 @dataclass(slots=True)
@@ -62,12 +77,18 @@ def invalid_body(exc: ValidationError) -> BadRequest:
     )
 
 
-class EntitySetResource:
-    """The operations every entity set supports, on one store."""
+def too_large(exc: DocumentTooLarge) -> RequestEntityTooLarge:
+    details = [ErrorDetail("invalidValue", str(exc), exc.target)] if exc.target else []
+    return RequestEntityTooLarge(str(exc), details=details)
 
-    def __init__(self, store: Store, skiptokens: SkipTokens) -> None:
+
+class EntitySetResource:
+    """The operations every entity set supports, on one store, within ``limits``."""
+
+    def __init__(self, store: Store, skiptokens: SkipTokens, limits: Limits = LIMITS) -> None:
         self.store = store
         self.skiptokens = skiptokens
+        self.limits = limits
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -105,12 +126,7 @@ class EntitySetResource:
 
     def _order(self, call: Call) -> tuple[OrderKey, ...]:
         keys = call.options.orderby
-        if keys is None:
-            keys = tuple(OrderKey((name,), desc) for name, desc in call.entity_set.default_order)
-        if not any(k.path == ("id",) for k in keys):
-            # id breaks ties, in the direction of the last key so that one index serves both
-            keys = (*keys, OrderKey(("id",), keys[-1].descending if keys else False))
-        return keys
+        return default_order(call.entity_set) if keys is None else total_order(keys)
 
     def _next_link(self, call: Call, token: str) -> str:
         path, raw = call.path_and_query
@@ -138,10 +154,9 @@ class EntitySetResource:
     async def create(self, call: Call, body: Any) -> Response:
         call.principal.require(WRITE)
         entity = call.entity_set.entity_type
-        try:
-            doc = check_body(entity, body, "create")
-        except ValidationError as exc:
-            raise invalid_body(exc) from None
+        doc = self._check(call, body, "create")
+        if (rule := CREATE_RULES.get(call.entity_set.name)) is not None:
+            rule(doc, self.limits)
         if doc.get("id") is None:
             doc["id"] = str(uuid.uuid4())
         self._check_id(doc["id"])
@@ -152,17 +167,15 @@ class EntitySetResource:
         for stamp in call.entity_set.created_stamps:
             if doc.get(stamp) is None:
                 doc[stamp] = now
-        stored = await self.store.create(call.tenant, call.entity_set.name, complete(entity, doc))
+        stored = await self.store.create(call.tenant, call.entity_set.name, complete(entity, doc),
+                                         self._admit)
         return json_response(201, entity_body(call.context("/$entity"), stored),
                              {"Location": call.item_url(doc["id"])})
 
     async def update(self, call: Call, entity_id: str, body: Any) -> Response:
         call.principal.require(WRITE)
         entity = call.entity_set.entity_type
-        try:
-            patch = check_body(entity, body, "patch")
-        except ValidationError as exc:
-            raise invalid_body(exc) from None
+        patch = self._check(call, body, "patch")
         if "id" in patch and patch["id"] != entity_id:
             raise BadRequest(f"The id '{patch['id']}' in the body does not match the id "
                              f"'{entity_id}' in the URL; an entity's id cannot be changed.")
@@ -181,17 +194,16 @@ class EntitySetResource:
         for stamp in call.entity_set.modified_stamps:
             patch[stamp] = now_datetime()
         rule = UPDATE_RULES.get(call.entity_set.name)
-        derive = rule(call.principal, patch) if rule else None
+        derive = rule(call.principal, patch, self.limits) if rule else None
 
-        def change(stored: dict[str, Any]) -> dict[str, Any]:
+        def change(stored: dict[str, Any]) -> Changed:
             # the stored document is complete already: only what the client sent needs
             # completing (derived values come complete)
             new = complete(entity, merge(entity, stored, patch), only=set(patch))
-            if derive is not None:
-                new.update(derive(stored))
-            return new
+            return Changed(new, derive(new) if derive is not None else ())
 
-        doc = await self.store.update(call.tenant, call.entity_set.name, entity_id, change)
+        doc = await self.store.update(call.tenant, call.entity_set.name, entity_id, change,
+                                      self._admit)
         if doc is None:
             raise self._not_found(call, entity_id)
         representation = call.entity_set.patch_returns_entity
@@ -221,6 +233,22 @@ class EntitySetResource:
             raise self._not_found(call, entity_id)
         return empty(204)
 
+    def _check(self, call: Call, body: Any, mode: Mode) -> dict[str, Any]:
+        """The body checked against the entity type and the limits (400, or 413 when it would
+        make the stored entity too large)."""
+        try:
+            return check_body(call.entity_set.entity_type, body, mode, self.limits)
+        except ValidationError as exc:
+            raise invalid_body(exc) from None
+        except DocumentTooLarge as exc:
+            raise too_large(exc) from None
+
+    def _admit(self, data: bytes) -> None:
+        """The store calls this with the encoded, complete document just before writing it:
+        the size is measured on what is stored, once, without encoding it a second time."""
+        if len(data) > self.limits.max_document_bytes:
+            raise too_large(DocumentTooLarge(self.limits.max_document_bytes))
+
     @staticmethod
     def _check_id(entity_id: str) -> None:
         if not entity_id.strip() or len(entity_id) > MAX_ID_LENGTH:
@@ -231,7 +259,8 @@ class EntitySetResource:
 
     @staticmethod
     def _check_tenant(call: Call, tenant: Any) -> None:
-        if tenant != call.tenant:
+        # tenant ids are GUIDs, equal whatever their case; the caller's is lower case already
+        if not isinstance(tenant, str) or tenant.lower() != call.tenant:
             raise Forbidden(
                 f"The caller's tenant is '{call.tenant}'; data of tenant '{tenant}' cannot be "
                 "written with this token (azureTenantId must be the caller's own tenant)."

@@ -1,4 +1,4 @@
-"""Checking JSON bodies against the declared types, and the Edm value formats.
+"""Checking JSON bodies against the declared types and the bounds of :class:`Limits`.
 
 A body is checked whole and every problem is reported with the path of the property it concerns
 (``averageComparativeScores[0].averageScore``), so that a client fixes them all at once.
@@ -8,14 +8,16 @@ fractional digits it was sent with, Guid in lower case, enum members in their de
 
 from __future__ import annotations
 
-import calendar
-import re
 from collections.abc import Collection as AbcCollection
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
-from functools import lru_cache
 from typing import Any, Literal
 
+from graphsec.schema.edm import GUID, INT32_MAX, INT32_MIN
+from graphsec.schema.edm import INT64_MAX as INT64_MAX  # re-exported: the Edm formats' first
+from graphsec.schema.edm import INT64_MIN as INT64_MIN  # home was this module
+from graphsec.schema.edm import now_datetime as now_datetime
+from graphsec.schema.edm import parse_datetime as parse_datetime
+from graphsec.schema.limits import DocumentTooLarge, Limits
 from graphsec.schema.types import (
     Collection,
     ComplexType,
@@ -25,16 +27,6 @@ from graphsec.schema.types import (
     Primitive,
     Property,
 )
-
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-TICKS_PER_SECOND = 10_000_000
-
-_DATETIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
-)
-_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 @dataclass(frozen=True)
@@ -56,57 +48,6 @@ class ValidationError(Exception):
         super().__init__(first + more)
 
 
-@dataclass(frozen=True)
-class DateTimeOffset:
-    """A parsed DateTimeOffset: UTC text keeping the sent precision, and 100 ns ticks since 1970."""
-
-    text: str
-    ticks: int
-
-
-@lru_cache(maxsize=8192)
-def parse_datetime(value: str) -> DateTimeOffset:
-    """Parse an ISO 8601 DateTimeOffset with an offset (``Z`` or ``±hh:mm``), at most 7 fraction digits.
-
-    Raises ValueError with a message a person can act on.
-    """
-    m = _DATETIME.fullmatch(value)
-    if m is None:
-        raise ValueError(
-            f"'{value}' is not a valid Edm.DateTimeOffset; use ISO 8601 with an offset, "
-            "e.g. 2024-02-01T00:00:00Z (at most 7 fractional digits)"
-        )
-    year, month, day, hour, minute = (int(m.group(i)) for i in range(1, 6))
-    second = int(m.group(6) or 0)
-    fraction = m.group(7) or ""
-    if m.group(8):
-        offset = timedelta(0)
-    else:
-        sign = -1 if m.group(9) == "-" else 1
-        oh, om = int(m.group(10)), int(m.group(11))
-        if oh > 14 or om > 59:
-            raise ValueError(f"'{value}' has an invalid UTC offset")
-        offset = sign * timedelta(hours=oh, minutes=om)
-    try:
-        local = datetime(year, month, day, hour, minute, second, tzinfo=timezone(offset))
-        utc = local.astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
-        raise ValueError(f"'{value}' is not a valid Edm.DateTimeOffset: {exc}") from None
-    # formatted by hand: strftime's %Y does not pad years before 1000 on every platform
-    text = (f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T"
-            f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}")
-    if fraction:
-        text += "." + fraction
-    seconds = calendar.timegm(utc.timetuple())
-    ticks = seconds * TICKS_PER_SECOND + int(fraction.ljust(7, "0") or 0)
-    return DateTimeOffset(text + "Z", ticks)
-
-
-def now_datetime() -> str:
-    """The current time as graphsec stores it: UTC, microsecond precision."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 Mode = Literal["create", "patch"]
 
 
@@ -124,57 +65,116 @@ def _type_is(value: Any, edm: EdmType) -> str:
     return f"cannot convert {shown} to the expected type '{edm}'"
 
 
+_KEY_BYTES: dict[int, tuple[ComplexType | EntityType, int]] = {}
+
+
+def _key_bytes(edm: ComplexType | EntityType) -> int:
+    """Bytes the declared properties' keys take in a stored value of ``edm`` (``"name":`` and a
+    separator each): completion writes every one of them, sent or not."""
+    hit = _KEY_BYTES.get(id(edm))
+    if hit is None:  # the entry holds the type itself, so that its id is never reused
+        hit = _KEY_BYTES[id(edm)] = (edm, sum(len(p.name.encode()) + 4 for p in edm.properties))
+    return hit[1]
+
+
 class _Checker:
-    def __init__(self) -> None:
+    """One walk over a body: checks types, normalizes values, and enforces :class:`Limits`.
+
+    ``size`` is a lower bound on the stored document's bytes, from what the walk has seen:
+    every value it keeps (normalized; a string's characters are at least as many bytes), every
+    declared key (completion adds those left out), every dynamic property's key, brackets and
+    separators. It is compared with ``max_document_bytes`` at each array item and object, so a
+    body of many small nested items is refused (:class:`DocumentTooLarge`) once it cannot fit,
+    before it is walked to the end and expanded. Counting is inline: it runs on every value.
+    """
+
+    def __init__(self, limits: Limits) -> None:
         self.problems: list[Problem] = []
+        self.max_items = limits.max_collection_items
+        self.max_depth = limits.max_depth
+        self.max_bytes = limits.max_document_bytes
+        self.size = 0
 
     def fail(self, target: str, message: str) -> None:
         if len(self.problems) < 50:
             self.problems.append(Problem(target, message))
 
-    def value(self, value: Any, prop: Property, target: str) -> Any:
+    def over(self, target: str) -> None:
+        raise DocumentTooLarge(self.max_bytes, target)
+
+    def refuse(self, value: list[Any] | dict[str, Any], target: str, depth: int) -> None:
+        """An array or object ``depth`` levels down (the body being 1) beyond the bounds, found
+        before its entries were looked at."""
+        if depth > self.max_depth:
+            self.fail(target, f"Property '{target}' is nested deeper than the limit of "
+                              f"{self.max_depth} levels of JSON arrays and objects (the body "
+                              "is level 1).")
+        else:
+            what = (f"Property '{target}' has" if target else "The request body has")
+            self.fail(target, f"{what} {len(value)} entries, more than the limit of "
+                              f"{self.max_items} entries in one JSON array or object.")
+
+    def value(self, value: Any, prop: Property, target: str, depth: int) -> Any:
         if value is None:
             if isinstance(prop.type, Collection):
                 self.fail(target, f"Property '{target}' is a collection and cannot be null; send [] "
                                   "for an empty one.")
             elif not prop.nullable:
                 self.fail(target, f"Property '{target}' cannot be null.")
+            self.size += 1
             return None
-        return self.typed(value, prop.type, target)
+        return self.typed(value, prop.type, target, depth)
 
-    def typed(self, value: Any, edm: EdmType, target: str) -> Any:
+    def typed(self, value: Any, edm: EdmType, target: str, depth: int) -> Any:
         if isinstance(edm, Primitive):
-            return self.primitive(value, edm, target)
+            out = self.primitive(value, edm, target)
+            self.size += len(out) + 2 if isinstance(out, str) else 1
+            return out
         if isinstance(edm, EnumType):
             if isinstance(value, str):
                 for member in edm.members:
                     if member.lower() == value.lower():
+                        self.size += len(member) + 2
                         return member
             self.fail(target, f"Invalid value for property '{target}': {_type_is(value, edm)}; "
                               f"expected one of: {', '.join(edm.members)}.")
             return None
         if isinstance(edm, Collection):
-            if not isinstance(value, list):
-                self.fail(target, f"Invalid value for property '{target}': {_type_is(value, edm)}; "
-                                  "a collection must be a JSON array.")
-                return None
-            out: list[Any] = []
-            for i, item in enumerate(value):
-                path = f"{target}[{i}]"
-                if item is None and isinstance(edm.item, Primitive | EnumType):
-                    out.append(None)
-                elif item is None:
-                    self.fail(path, f"Item '{path}' cannot be null.")
-                else:
-                    out.append(self.typed(item, edm.item, path))
-            return out
-        return self.complex(value, edm, target)
+            return self.collection(value, edm, target, depth)
+        return self.complex(value, edm, target, depth)
 
-    def complex(self, value: Any, edm: ComplexType, target: str) -> Any:
+    def collection(self, value: Any, edm: Collection, target: str, depth: int) -> Any:
+        if not isinstance(value, list):
+            self.fail(target, f"Invalid value for property '{target}': {_type_is(value, edm)}; "
+                              "a collection must be a JSON array.")
+            return None
+        if depth > self.max_depth or len(value) > self.max_items:
+            return self.refuse(value, target, depth)
+        self.size += 1 + len(value)  # brackets and separators
+        out: list[Any] = []
+        for i, item in enumerate(value):
+            path = f"{target}[{i}]"
+            if self.size > self.max_bytes:
+                self.over(path)
+            if item is None and isinstance(edm.item, Primitive | EnumType):
+                self.size += 1
+                out.append(None)
+            elif item is None:
+                self.fail(path, f"Item '{path}' cannot be null.")
+            else:
+                out.append(self.typed(item, edm.item, path, depth + 1))
+        return out
+
+    def complex(self, value: Any, edm: ComplexType, target: str, depth: int) -> Any:
         if not isinstance(value, dict):
             self.fail(target, f"Invalid value for property '{target}': {_type_is(value, edm)}; "
                               "expected a JSON object.")
             return None
+        if depth > self.max_depth or len(value) > self.max_items:
+            return self.refuse(value, target, depth)
+        self.size += 1 + _key_bytes(edm)
+        if self.size > self.max_bytes:
+            self.over(target)
         out: dict[str, Any] = {}
         for key, item in value.items():
             path = f"{target}.{key}"
@@ -183,12 +183,36 @@ class _Checker:
                 continue
             prop = edm.property(key)
             if prop is not None:
-                out[key] = self.value(item, prop, path)
+                out[key] = self.value(item, prop, path, depth + 1)
             elif edm.open:
                 out[key] = item
+                if isinstance(item, dict | list):
+                    self.size += len(key) + 4
+                    self.json(item, path, depth + 1)
+                else:  # as in json(), without the call: most dynamic properties are scalars
+                    self.size += len(key) + (len(item) + 6 if isinstance(item, str) else 5)
             else:
                 self.fail(path, f"'{key}' is not a property of '{edm}' (at '{path}').")
         return out
+
+    def json(self, value: Any, target: str, depth: int) -> None:
+        """A dynamic property of an open type: any JSON, kept as sent, within the bounds."""
+        if isinstance(value, dict | list):
+            if depth > self.max_depth or len(value) > self.max_items:
+                return self.refuse(value, target, depth)
+            self.size += 1 + len(value)  # brackets and separators
+            if self.size > self.max_bytes:
+                self.over(target)
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    self.size += len(key) + 3
+                    self.json(item, f"{target}.{key}", depth + 1)
+            else:
+                for i, item in enumerate(value):
+                    self.json(item, f"{target}[{i}]", depth + 1)
+        else:
+            self.size += len(value) + 2 if isinstance(value, str) else 1
+        return None
 
     def primitive(self, value: Any, edm: Primitive, target: str) -> Any:
         name = edm.name
@@ -219,7 +243,7 @@ class _Checker:
                 except ValueError as exc:
                     self.fail(target, f"Invalid value for property '{target}': {exc}.")
                     return None
-        elif name == "Edm.Guid" and isinstance(value, str) and _GUID.fullmatch(value):
+        elif name == "Edm.Guid" and isinstance(value, str) and GUID.fullmatch(value):
             return value.lower()
         self.fail(target, f"Invalid value for property '{target}': {_type_is(value, edm)}.")
         return None
@@ -233,16 +257,27 @@ class _Checker:
                             f"'#{expected}' (or left out).")
 
 
-def check_body(entity: EntityType, body: Any, mode: Mode) -> dict[str, Any]:
+_DEFAULT_LIMITS = Limits()
+
+
+def check_body(entity: EntityType, body: Any, mode: Mode,
+               limits: Limits = _DEFAULT_LIMITS) -> dict[str, Any]:
     """Check a create or PATCH body against ``entity``; return the normalized properties sent.
 
     Unknown top-level properties are refused (graphsec's decision 1), except the PATCH-only
     dynamic properties the entity declares in ``patch_extras``. Instance annotations other than
-    ``@odata.type`` are ignored. Raises :class:`ValidationError` naming every problem.
+    ``@odata.type`` are ignored. Raises :class:`ValidationError` naming every problem, among
+    them arrays and objects beyond ``limits`` (too many entries, too deep); raises
+    :class:`DocumentTooLarge` as soon as what was sent is known to make the stored entity
+    larger than ``limits.max_document_bytes`` (the store's write measures it exactly).
     """
-    checker = _Checker()
+    checker = _Checker(limits)
     if not isinstance(body, dict):
         raise ValidationError([Problem("", "The request body must be a JSON object.")])
+    if len(body) > limits.max_collection_items:
+        checker.refuse(body, "", 1)
+        raise ValidationError(checker.problems)
+    checker.size = 1 + _key_bytes(entity)
     out: dict[str, Any] = {}
     unknown: list[str] = []
     extras = {p.name: p for p in entity.patch_extras} if mode == "patch" else {}
@@ -254,7 +289,7 @@ def check_body(entity: EntityType, body: Any, mode: Mode) -> dict[str, Any]:
         if prop is None:
             unknown.append(key)
             continue
-        out[key] = checker.value(value, prop, key)
+        out[key] = checker.value(value, prop, key, 2)
     for key in unknown:
         hint = ""
         near = entity.property_ci(key)
@@ -263,6 +298,8 @@ def check_body(entity: EntityType, body: Any, mode: Mode) -> dict[str, Any]:
         checker.fail(key, f"Property '{key}' does not exist on type '{entity}'.{hint}")
     if checker.problems:
         raise ValidationError(checker.problems)
+    if checker.size > limits.max_document_bytes:
+        checker.over("")
     return out
 
 

@@ -12,8 +12,33 @@ from typing import Any, Protocol
 
 from graphsec.odata.query import ListQuery
 
-Change = Callable[[dict[str, Any]], dict[str, Any]]
-"""Turns the stored document into the new one; raising aborts the update and changes nothing."""
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """What an update makes of the stored document: the new document, and the entries of its
+    bounded history (a control profile's ``controlStateUpdates``) that no longer fit in it,
+    oldest first, which the store appends to the entity's history table in the same
+    transaction. The document stays bounded, so an update costs the same however long the
+    history has grown."""
+
+    doc: dict[str, Any]
+    history: tuple[dict[str, Any], ...] = ()
+
+
+Change = Callable[[dict[str, Any]], "Changed | dict[str, Any]"]
+"""Turns the stored document into the new one (a plain dict: nothing leaves for the history);
+raising aborts the update and changes nothing."""
+
+
+Admit = Callable[[bytes], None]
+"""Sees a document's canonical bytes just before the store writes them (the caller's bound on
+what is stored: ``resources/collection.py`` refuses large documents); raising refuses the write
+and stores nothing (an update's transaction is rolled back)."""
+
+
+def changed(result: Changed | dict[str, Any]) -> Changed:
+    """A change's result as :class:`Changed`."""
+    return result if isinstance(result, Changed) else Changed(result)
 
 
 @dataclass(frozen=True)
@@ -34,17 +59,22 @@ class Store(Protocol):
     async def close(self) -> None:
         """Release connections."""
 
-    async def create(self, tenant: str, entity_set: str, doc: dict[str, Any]) -> bytes:
-        """Insert a complete document; :class:`graphsec.errors.Conflict` if the id exists."""
+    async def create(self, tenant: str, entity_set: str, doc: dict[str, Any],
+                     admit: Admit | None = None) -> bytes:
+        """Insert a complete document (once ``admit`` accepts its bytes);
+        :class:`graphsec.errors.Conflict` if the id exists."""
 
     async def get(self, tenant: str, entity_set: str, entity_id: str) -> bytes | None:
         """The stored document, or None."""
 
-    async def update(self, tenant: str, entity_set: str, entity_id: str, change: Change) -> bytes | None:
-        """Apply ``change`` to the stored document atomically; None when there is no such entity."""
+    async def update(self, tenant: str, entity_set: str, entity_id: str, change: Change,
+                     admit: Admit | None = None) -> bytes | None:
+        """Apply ``change`` to the stored document atomically (once ``admit`` accepts the new
+        bytes), appending the history entries it pushed out; None when there is no such
+        entity."""
 
     async def delete(self, tenant: str, entity_set: str, entity_id: str) -> bool:
-        """Remove an entity; False when there was none."""
+        """Remove an entity and its history; False when there was none."""
 
     async def list(self, tenant: str, entity_set: str, query: ListQuery) -> Page:
         """One page in the query's order, plus the filtered count when asked for."""

@@ -9,7 +9,15 @@ first out), and given to waiters in arrival order.
 A connection goes back to the pool only in a known state: after success, or after a database
 error (the statement's own transaction is over then). Any other failure (a lost connection, a
 cancelled request in the middle of a query, a transaction left open) discards it, and the
-freed place lets a waiter open a new one.
+freed place lets a waiter open a new one. A discarded connection that is still open is closed
+in the background, politely: asyncpg first sends PostgreSQL a cancel request for a statement
+cut short by a cancelled request (the client went away) and waits for it to stop, so nothing
+goes on running for nobody (dropping the socket alone leaves the backend running the statement
+to its end).
+
+Every connection is opened with ``statement_timeout`` (the store's time budget) when one is set:
+PostgreSQL stops a statement that runs longer (``QueryCanceledError``, SQLSTATE 57014), which
+is a refused statement, not a lost connection.
 """
 
 from __future__ import annotations
@@ -51,11 +59,14 @@ class PoolClosed(RuntimeError):
 
 
 class ConnectionPool:
-    def __init__(self, url: str, size: int, on_lost: Callable[[], None] | None = None) -> None:
+    def __init__(self, url: str, size: int, on_lost: Callable[[], None] | None = None,
+                 statement_timeout_ms: int = 0) -> None:
         if size < 1:
             raise ValueError("the pool needs at least one connection")
         self.url = url
         self.size = size
+        self.statement_timeout_ms = statement_timeout_ms
+        """``statement_timeout`` of every connection opened (0: the server's own setting)."""
         self.on_lost = on_lost
         """Called when the pool finds connections gone, or a new connection reaches a server
         started at another time than the last one did (a restart, a failover)."""
@@ -65,6 +76,7 @@ class ConnectionPool:
         self._waiters: deque[asyncio.Future[asyncpg.Connection | None]] = deque()
         self._count = 0  # connections open or being opened
         self._closed = False
+        self._closing: set[asyncio.Task[None]] = set()  # discarded connections being closed
 
     @property
     def open_connections(self) -> int:
@@ -88,7 +100,10 @@ class ConnectionPool:
     async def open_dedicated(self) -> asyncpg.Connection:
         """A new connection outside the pool (the caller closes it), to the server the pool
         uses: when that server is not the one the last connection reached, ``on_lost`` hears."""
-        conn: asyncpg.Connection = await asyncpg.connect(self.url)
+        settings = {}
+        if self.statement_timeout_ms:
+            settings["statement_timeout"] = str(int(self.statement_timeout_ms))
+        conn: asyncpg.Connection = await asyncpg.connect(self.url, server_settings=settings)
         try:
             started = await conn.fetchval("SELECT pg_postmaster_start_time()")
         except BaseException:
@@ -148,16 +163,33 @@ class ConnectionPool:
             else:
                 self._idle.append(conn)
 
-    def _discard(self, conn: asyncpg.Connection) -> None:
-        if not conn.is_closed():
+    def _discard(self, conn: asyncpg.Connection, politely: bool = False) -> None:
+        if politely and not conn.is_closed():
+            closing = asyncio.get_running_loop().create_task(self._close_quietly(conn))
+            self._closing.add(closing)  # the loop keeps only weak references to tasks
+            closing.add_done_callback(self._closing.discard)
+        elif not conn.is_closed():
             conn.terminate()
         self._count -= 1
+
+    @staticmethod
+    async def _close_quietly(conn: asyncpg.Connection) -> None:
+        """Close ``conn`` after asyncpg has cancelled the statement a cancelled caller left
+        running (its cancel request and the statement's end come first); terminate it when
+        that takes more than a few seconds or fails."""
+        try:
+            await conn.close(timeout=5)
+        except Exception:
+            conn.terminate()
+        except BaseException:  # the loop is shutting down
+            conn.terminate()
+            raise
 
     def _release(self, conn: asyncpg.Connection, healthy: bool) -> None:
         if healthy and not self._closed and not conn.is_closed() and not conn.is_in_transaction():
             self._give(conn)
         else:
-            self._discard(conn)
+            self._discard(conn, politely=True)  # a statement cut short may still run there
             self._give(None)
 
     def _lost(self) -> None:
@@ -221,3 +253,5 @@ class ConnectionPool:
                 await conn.close(timeout=5)
             except Exception:
                 conn.terminate()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)

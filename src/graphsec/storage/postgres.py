@@ -15,6 +15,11 @@ versions, and a GET sends the version it holds, so the database sends only bodie
 
 An update is ``SELECT … FOR UPDATE`` then ``UPDATE`` in one transaction, so concurrent writers
 of one entity queue on its row lock and none of their changes is lost.
+
+Every statement runs within ``statement_timeout_ms`` (PostgreSQL's ``statement_timeout`` on
+every connection, ``pgpool.py``). A statement stopped by it is 504 ``GatewayTimeout``, for
+reads and writes alike (a write's transaction is rolled back); it is a statement the database
+refused, so it is neither sent again nor taken for a lost connection.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from graphsec.odata.query import ListQuery
 from graphsec.schema.security import ENTITY_SETS
 from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
-from graphsec.storage.base import Change, Page
+from graphsec.storage.base import Admit, Change, Page, changed
+from graphsec.storage.budget import out_of_time
 from graphsec.storage.listing import StatementCache, next_keys, split_page
 from graphsec.storage.pgbatch import PointReads
 from graphsec.storage.pgcache import BodyCache
@@ -58,9 +64,12 @@ class PostgresStore:
 
     def __init__(self, url: str, pool_size: int = 10,
                  entity_sets: tuple[EntitySet, ...] = ENTITY_SETS,
-                 cache_bytes: int = 64 * 2**20, wire_reads: bool = True) -> None:
+                 cache_bytes: int = 64 * 2**20, wire_reads: bool = True,
+                 statement_timeout_ms: int = 10_000) -> None:
         self.url = url
         self.pool_size = pool_size
+        self.statement_timeout_ms = statement_timeout_ms
+        """How long any statement may run before PostgreSQL stops it (0: no limit)."""
         self.wire_reads = wire_reads
         """Reads by id on a connection of their own in the wire protocol (``pgwire.py``);
         False, or an asyncpg that does not expose its transport: through asyncpg
@@ -82,7 +91,8 @@ class PostgresStore:
         """Connect; refuse to serve a schema that is not at the newest migration."""
         if self._pool is not None:
             return
-        pool = ConnectionPool(self.url, self.pool_size, on_lost=self._server_changed)
+        pool = ConnectionPool(self.url, self.pool_size, on_lost=self._server_changed,
+                              statement_timeout_ms=self.statement_timeout_ms)
         await pool.open()
         async with pool.acquire() as conn:
             try:
@@ -133,9 +143,10 @@ class PostgresStore:
         c = self._plain[(name, op)]
         return c.sql, c.params(values)
 
-    async def create(self, tenant: str, entity_set: str, doc: dict[str, Any]) -> bytes:
+    async def create(self, tenant: str, entity_set: str, doc: dict[str, Any],
+                     admit: Admit | None = None) -> bytes:
         et = self.tables[entity_set]
-        data = encode_doc(doc)
+        data = encode_doc(doc, admit)
         sql, params = self._stmt(entity_set, "insert",
                                  row_values(et, tenant, doc["id"], doc, data, DIALECT))
         try:
@@ -151,10 +162,14 @@ class PostgresStore:
             raise RuntimeError("the PostgreSQL store is not open")
         if "\x00" in entity_id or "\x00" in tenant:  # PostgreSQL text cannot hold it, so no
             return None  # such entity exists; sent, it would fail every read batched with it
-        return await self._reads.get(entity_set, tenant, entity_id)
+        try:
+            return await self._reads.get(entity_set, tenant, entity_id)
+        except asyncpg.QueryCanceledError:  # a batch of probes by key cannot take that long,
+            raise out_of_time(self.statement_timeout_ms) from None  # but say so if it does
 
     async def update(
-        self, tenant: str, entity_set: str, entity_id: str, change: Change
+        self, tenant: str, entity_set: str, entity_id: str, change: Change,
+        admit: Admit | None = None,
     ) -> bytes | None:
         et = self.tables[entity_set]
         if "\x00" in entity_id:
@@ -166,11 +181,17 @@ class PostgresStore:
                 body = await conn.fetchval(sql, *params)
                 if body is None:
                     return None
-                doc = change(orjson.loads(body))
-                data = encode_doc(doc)
+                result = changed(change(orjson.loads(body)))
+                doc = result.doc
+                data = encode_doc(doc, admit)
                 sql, params = self._stmt(entity_set, "update",
                                          row_values(et, tenant, entity_id, doc, data, DIALECT))
                 await conn.execute(sql, *params)
+                if result.history:
+                    append = self._plain[(entity_set, "append_history")]
+                    await conn.executemany(append.sql, [
+                        append.params(key | {"entry": encode_doc(e).decode()})
+                        for e in result.history])
         except Exception as exc:
             raise _write_failed(exc, self.pool) from None
         return data
@@ -178,9 +199,14 @@ class PostgresStore:
     async def delete(self, tenant: str, entity_set: str, entity_id: str) -> bool:
         if "\x00" in entity_id:
             return False  # no such entity can exist (see get)
-        sql, params = self._stmt(entity_set, "delete", {"tenant": tenant, "id": entity_id})
+        key = {"tenant": tenant, "id": entity_id}
         try:
-            status: str = await self.pool.execute(sql, *params)
+            async with self.pool.acquire() as conn, conn.transaction():
+                sql, params = self._stmt(entity_set, "delete", key)
+                status: str = await conn.execute(sql, *params)
+                if status != "DELETE 0":
+                    sql, params = self._stmt(entity_set, "delete_history", key)
+                    await conn.execute(sql, *params)
         except Exception as exc:
             raise _write_failed(exc, self.pool) from None
         return status != "DELETE 0"
@@ -192,6 +218,8 @@ class PostgresStore:
             try:
                 rows: list[asyncpg.Record] = await self.pool.fetch(sql, *params)
                 return rows
+            except asyncpg.QueryCanceledError:
+                raise out_of_time(self.statement_timeout_ms) from None
             except asyncpg.DataError as exc:
                 # SQLSTATE class 22: the client's $filter computed something the database
                 # refuses (a float overflow, say), where SQLite would give infinity
@@ -265,7 +293,10 @@ def _versions_sql(table: str) -> str:
 
 def _write_failed(exc: Exception, pool: ConnectionPool) -> Exception:
     """What a write's failure becomes: a lost connection a 503 (a write is not sent again: it
-    may have been committed before the connection went), anything else itself."""
+    may have been committed before the connection went), a statement stopped at the time budget
+    a 504 (its transaction rolled back), anything else itself."""
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        return out_of_time(pool.statement_timeout_ms)
     if not connection_lost(exc):
         return exc
     pool.discard_idle()

@@ -11,7 +11,9 @@ from sqlalchemy import (
     bindparam,
     cast,
     delete,
+    func,
     insert,
+    literal_column,
     select,
     update,
 )
@@ -20,12 +22,18 @@ from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.sql import Executable
 
 from graphsec.errors import Conflict
+from graphsec.storage.base import Admit
 from graphsec.storage.tables import EntityTable
 
 
-def encode_doc(doc: dict[str, Any]) -> bytes:
-    """Canonical stored JSON: keys sorted, as Graph's responses list them."""
-    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+def encode_doc(doc: dict[str, Any], admit: Admit | None = None) -> bytes:
+    """Canonical stored JSON: keys sorted, as Graph's responses list them. ``admit``, when
+    given, sees the bytes before they are returned (and may refuse them by raising): the
+    caller's size bound is measured on exactly what is written, without a second encoding."""
+    data = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    if admit is not None:
+        admit(data)
+    return data
 
 
 class Compiled:
@@ -66,12 +74,23 @@ def fixed_statements(et: EntityTable, dialect: str) -> dict[str, Executable]:
     values: dict[str, Any] = {c.name: bindparam(c.name) for c in t.columns}
     changes: dict[str, Any] = {c.name: bindparam(c.name) for c in t.columns
                                if c.name not in ("tenant_id", "id")}
+    h = et.history
+    entries = ((h.c.tenant_id == bindparam("tenant")) & (h.c.entity_set == et.entity_set.name)
+               & (h.c.entity_id == bindparam("id")))
+    # the next number of the entity's own sequence: the primary key's prefix finds its last
+    # row, and the entity's row lock (held by every update) keeps two writers from taking it
+    seq = select(func.coalesce(func.max(h.c.seq), literal_column("0")) + literal_column("1")
+                 ).where(entries).scalar_subquery()
     return {
         "get": select(doc).where(key),
         "get_for_update": select(doc).where(key).with_for_update(),
         "insert": insert(t).values(values),
         "update": update(t).where(key).values(changes),
         "delete": delete(t).where(key),
+        "append_history": insert(h).inline().values(
+            tenant_id=bindparam("tenant"), entity_set=et.entity_set.name,
+            entity_id=bindparam("id"), seq=seq, entry=bindparam("entry")),
+        "delete_history": delete(h).where(entries),
     }
 
 

@@ -1,10 +1,21 @@
-"""The SQLite store: stdlib ``sqlite3``, run inline on the event loop.
+"""The SQLite store: stdlib ``sqlite3``; bounded statements inline, scans on threads.
 
-Why inline: a primary-key read on a local SQLite file takes tens of microseconds, less than a
-hop to a thread pool costs; measured on this machine kind, inline reads serve ~25k requests/s
-against ~10k through a dedicated executor and ~1.4k through SQLAlchemy's async engine on
-aiosqlite (``perf-facts.md``). SQLAlchemy still defines the tables and builds every statement;
-statements are compiled to SQLite's SQL and run on one connection per process.
+Inline on the event loop run the statements whose cost is bounded by construction: reads and
+writes of one entity by primary key (documents are bounded in size), and the default list
+without ``$filter``, ``$orderby``, ``$skip`` or ``$count``, which reads one range of the
+default-order index (keyset paging included) of at most ``$top`` + 1 ≤ 1,000 rows. Why inline:
+a primary-key read on a local SQLite file takes tens of microseconds, less than a hop to a
+thread pool costs; measured on this machine kind, inline reads serve ~25k requests/s against
+~10k through a dedicated executor and ~1.4k through SQLAlchemy's async engine on aiosqlite
+(``perf-facts.md``).
+
+Every other list and every count can scan (a lambda filter's cost multiplies with the
+collections it ranges over) and runs on the threads of ``sqlite_scan.ScanPool``, each statement
+within the time budget (``statement_timeout_ms``; past it, 504 ``GatewayTimeout``), so that no
+request holds the event loop, and with it every other request, for longer than a bounded read.
+The budget is not applied to the inline statements: stopping one would not give back the time
+it held the loop, and none of them can scan. SQLAlchemy still defines the tables and builds
+every statement; statements are compiled to SQLite's SQL.
 
 WAL journal, ``synchronous=NORMAL`` (a committed write survives a crash of the process; only
 an operating-system crash can lose the last commits) and a busy timeout so that several worker
@@ -22,11 +33,11 @@ import orjson
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from graphsec.errors import ServiceUnavailable
-from graphsec.odata.query import ListQuery
+from graphsec.odata.query import ListQuery, default_order
 from graphsec.schema.security import ENTITY_SETS
 from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
-from graphsec.storage.base import Change, Page
+from graphsec.storage.base import Admit, Change, Page, changed
 from graphsec.storage.listing import StatementCache, split_page
 from graphsec.storage.sqlbase import (
     Compiled,
@@ -36,6 +47,7 @@ from graphsec.storage.sqlbase import (
     row_values,
 )
 from graphsec.storage.sqlite_reader import PointReader, ReaderUnavailable, open_reader
+from graphsec.storage.sqlite_scan import SCAN_THREADS, ScanPool
 from graphsec.storage.tables import build_tables
 
 DIALECT = "sqlite"
@@ -70,8 +82,12 @@ class SQLiteStore:
     """:class:`graphsec.storage.base.Store` on a SQLite file."""
 
     def __init__(self, path: Path, entity_sets: tuple[EntitySet, ...] = ENTITY_SETS,
-                 busy_timeout_ms: int = 10_000, cache_kib: int = 64 * 1024) -> None:
+                 busy_timeout_ms: int = 10_000, cache_kib: int = 64 * 1024,
+                 statement_timeout_ms: int = 10_000, scan_threads: int = SCAN_THREADS) -> None:
         self.path = path
+        self.statement_timeout_ms = statement_timeout_ms
+        """How long a statement that can scan may run before it is stopped (0: no limit)."""
+        self.scan_threads = scan_threads
         self.busy_timeout_ms = busy_timeout_ms
         """How long a write waits for another process's write lock before a 503."""
         self.cache_kib = cache_kib
@@ -84,6 +100,9 @@ class SQLiteStore:
         self._dialect = sqlite_dialect.dialect(paramstyle="qmark")
         self._conn: sqlite3.Connection | None = None
         self._reader: PointReader | None = None
+        self._scans: ScanPool | None = None
+        self._inline_orders = {name: default_order(et.entity_set)
+                               for name, et in self.tables.items()}
         self._plain: dict[tuple[str, str], Compiled] = {}
         self._statements = StatementCache(self._dialect, DIALECT)
 
@@ -94,7 +113,7 @@ class SQLiteStore:
         """Create the file, bring its schema to the newest migration, and connect (idempotent)."""
         if self._conn is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        migrate.prepare_sqlite_file(self.path)  # 0600 before SQLite creates it (and -wal, -shm)
         url = f"sqlite:///{self.path}"
         if migrate.current(url) != migrate.head():
             migrate.upgrade(url)
@@ -110,8 +129,13 @@ class SQLiteStore:
                 if op != "get_for_update":  # BEGIN IMMEDIATE already holds the write lock
                     self._plain[(name, op)] = Compiled(stmt, self._dialect)
         self._reader = open_reader(self.path, self.cache_kib)  # after WAL: it opens read-only
+        self._scans = ScanPool(self.path, self.statement_timeout_ms, self.cache_kib,
+                               self.scan_threads)  # read-only too
 
     async def close(self) -> None:
+        if self._scans is not None:
+            self._scans.close()
+            self._scans = None
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -130,9 +154,10 @@ class SQLiteStore:
         c = self._plain[(name, op)]
         return self.conn.execute(c.sql, c.params(values))
 
-    async def create(self, tenant: str, entity_set: str, doc: dict[str, Any]) -> bytes:
+    async def create(self, tenant: str, entity_set: str, doc: dict[str, Any],
+                     admit: Admit | None = None) -> bytes:
         et = self.tables[entity_set]
-        data = encode_doc(doc)
+        data = encode_doc(doc, admit)
         try:
             self._run(entity_set, "insert", row_values(et, tenant, doc["id"], doc, data, DIALECT))
         except sqlite3.IntegrityError:
@@ -152,7 +177,8 @@ class SQLiteStore:
         return None if row is None else bytes(row[0])
 
     async def update(
-        self, tenant: str, entity_set: str, entity_id: str, change: Change
+        self, tenant: str, entity_set: str, entity_id: str, change: Change,
+        admit: Admit | None = None,
     ) -> bytes | None:
         et = self.tables[entity_set]
         conn = self.conn
@@ -165,9 +191,15 @@ class SQLiteStore:
             if row is None:
                 conn.execute("ROLLBACK")
                 return None
-            doc = change(orjson.loads(row[0]))
-            data = encode_doc(doc)
+            result = changed(change(orjson.loads(row[0])))
+            doc = result.doc
+            data = encode_doc(doc, admit)
             self._run(entity_set, "update", row_values(et, tenant, entity_id, doc, data, DIALECT))
+            if result.history:
+                append = self._plain[(entity_set, "append_history")]
+                conn.executemany(append.sql, [
+                    append.params({"tenant": tenant, "id": entity_id, "entry": encode_doc(e).decode()})
+                    for e in result.history])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -175,19 +207,43 @@ class SQLiteStore:
         return data
 
     async def delete(self, tenant: str, entity_set: str, entity_id: str) -> bool:
+        key = {"tenant": tenant, "id": entity_id}
+        conn = self.conn
         try:
-            cur = self._run(entity_set, "delete", {"tenant": tenant, "id": entity_id})
+            conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise _busy(exc) from None
-        return cur.rowcount > 0
+        try:
+            deleted = self._run(entity_set, "delete", key).rowcount > 0
+            if deleted:
+                self._run(entity_set, "delete_history", key)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return deleted
+
+    @property
+    def scans(self) -> ScanPool:
+        if self._scans is None:
+            self.open_sync()
+        assert self._scans is not None
+        return self._scans
 
     async def list(self, tenant: str, entity_set: str, query: ListQuery) -> Page:
         et = self.tables[entity_set]
         sql, params = self._statements.page(et, tenant, query)
-        docs, next_after = split_page(self.conn.execute(sql, params).fetchall(), query.limit)
+        if (query.filter is None and not query.count and not query.skip
+                and query.order == self._inline_orders[entity_set]):
+            rows = self.conn.execute(sql, params).fetchall()  # one index range: see the module
+        else:
+            rows = await self.scans.fetchall(sql, params)
+        docs, next_after = split_page(rows, query.limit)
         total = await self.count(tenant, entity_set, query) if query.count else None
         return Page(docs, next_after, total)
 
     async def count(self, tenant: str, entity_set: str, query: ListQuery) -> int:
         sql, params = self._statements.total(self.tables[entity_set], tenant, query)
-        return int(self.conn.execute(sql, params).fetchone()[0])
+        rows = await self.scans.fetchall(sql, params)
+        return int(rows[0][0])
+

@@ -5,6 +5,10 @@ ticks since 1970 so that it sorts and compares exactly, at the precision the cli
 ``doc``, the whole entity as canonical JSON text, which is what responses are made from. Nested
 collections and complex values live only in ``doc`` and are queried with the database's JSON
 functions.
+
+Beside them, ``history``: the entries a bounded collection pushed out of an entity's document
+(a control profile keeps only its newest ``controlStateUpdates``), append-only, one row each,
+in the order they were made (``seq``), deleted with their entity.
 """
 
 from __future__ import annotations
@@ -69,6 +73,8 @@ class EntityTable:
     table: Table
     scalar: tuple[Property, ...]
     """The scalar properties other than ``id``, in column order."""
+    history: Table
+    """The history table every entity set shares (:func:`history_table`)."""
 
     def column_values(self, doc: dict[str, Any]) -> dict[str, Any]:
         """The typed column values of a (validated, complete) document."""
@@ -81,9 +87,31 @@ class EntityTable:
         return out
 
 
+HISTORY_TABLE = "history"
+
+
+def history_table(metadata: MetaData) -> Table:
+    """Entries that left an entity's document, oldest first by ``seq`` (1, 2, … per entity).
+
+    The key starts with the tenant, as every table's does; ``entry`` is the entry's canonical
+    JSON text. No request reads it (Graph has no endpoint for it): it keeps, for whoever
+    queries the database, what the document no longer shows."""
+    return Table(
+        HISTORY_TABLE, metadata,
+        Column("tenant_id", TEXT, nullable=False),
+        Column("entity_set", TEXT, nullable=False),
+        Column("entity_id", TEXT, nullable=False),
+        Column("seq", BigInteger(), nullable=False),
+        Column("entry", Text(), nullable=False),
+        PrimaryKeyConstraint("tenant_id", "entity_set", "entity_id", "seq"),
+    )
+
+
 def build_tables(entity_sets: tuple[EntitySet, ...]) -> tuple[MetaData, dict[str, EntityTable]]:
-    """Declare one table per entity set, with the indexes the default order needs."""
+    """Declare one table per entity set, with the indexes the default order needs, and the
+    shared history table."""
     metadata = MetaData()
+    history = history_table(metadata)
     tables: dict[str, EntityTable] = {}
     for es in entity_sets:
         scalar = tuple(p for p in es.entity_type.properties if p.is_scalar and p.name != "id")
@@ -102,5 +130,5 @@ def build_tables(entity_sets: tuple[EntitySet, ...]) -> tuple[MetaData, dict[str
         if order_cols != ["id"]:
             Index(f"ix_{es.table}_default_order", table.c.tenant_id,
                   *(table.c[c] for c in order_cols))
-        tables[es.name] = EntityTable(es, table, scalar)
+        tables[es.name] = EntityTable(es, table, scalar, history)
     return metadata, tables

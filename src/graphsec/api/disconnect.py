@@ -1,0 +1,43 @@
+"""Stopping the work of a request whose client has gone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from graphsec.wire import Response
+
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+
+
+async def unless_client_leaves(receive: Receive,
+                               work: Coroutine[Any, Any, Response]) -> Response:
+    """``work``, cancelled if the client disconnects first, so that a long list or count stops
+    and its database statement with it. granian does not cancel a request's task when the
+    client goes; it answers ``http.disconnect`` to ``receive()``, which is watched here. Lists
+    and counts only: a GET by id is too short to be worth the watching task."""
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        try:
+            while (await receive())["type"] != "http.disconnect":
+                pass  # the (empty) body of a GET
+        except Exception:  # a receive() that fails says nothing of the client
+            return
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        task.uncancel()
+        return Response(499, b"", None, {})  # nginx's "client closed request"; nobody reads it
+    finally:
+        watcher.cancel()

@@ -1,0 +1,146 @@
+"""SQLite statements that can scan: off the event loop, each within a time budget.
+
+A ``$filter`` with lambdas, an ``$orderby`` no index serves, a ``$skip`` or a ``$count`` may
+read every row of a tenant, and a filter's cost multiplies with the collections it ranges over.
+Run inline, such a statement would hold the worker's event loop, and with it every other
+request (GETs by id of other tenants, ``/healthz``), for as long as it runs. So these run on a
+small pool of threads, each with a read-only connection of its own: WAL lets readers run beside
+the writer, and the stdlib ``sqlite3`` releases the GIL while SQLite steps, so the event loop
+goes on serving while a scan runs.
+
+Budget: each statement gets :class:`Budget`, checked by a progress handler every
+:data:`PROGRESS_STEPS` virtual-machine instructions (about a millisecond of work): past its
+deadline, or once the request that waits for it is cancelled (the client went away), the
+handler stops the statement (``sqlite3.OperationalError: interrupted``). Running out of time is
+:class:`graphsec.errors.GatewayTimeout`; a cancelled statement's thread is free again within the
+next check. The deadline counts from when the statement starts, as PostgreSQL's
+``statement_timeout`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from graphsec.errors import ServiceUnavailable
+from graphsec.storage.budget import out_of_time
+
+SCAN_THREADS = 4
+"""Threads (and read-only connections) per worker for statements that can scan: a few
+expensive queries at once do not queue every other filtered list behind them."""
+
+PROGRESS_STEPS = 20_000
+"""SQLite VM instructions between two budget checks. Each check takes the GIL, so it must
+not come often; 20,000 instructions of a lambda filter are well under a millisecond."""
+
+
+def failed(exc: sqlite3.OperationalError, timeout_ms: int) -> Exception:
+    """What a statement's OperationalError becomes: ``interrupted`` (its budget ran out) a 504,
+    a write lock held past the busy timeout a 503 the client can retry, anything else itself."""
+    text = str(exc)
+    if "interrupted" in text:
+        return out_of_time(timeout_ms)
+    if "locked" in text or "busy" in text:
+        return ServiceUnavailable("The database is busy with another writer; retry in a few "
+                                  "seconds.")
+    return exc
+
+
+class _Abandoned(Exception):
+    """The statement was stopped because nobody waits for its answer any more."""
+
+
+class Budget:
+    """One statement's limits: a deadline (``time.monotonic()``; None for none) and a flag
+    set when nobody waits for the result any more. :meth:`exceeded` is the progress handler."""
+
+    __slots__ = ("cancelled", "deadline")
+
+    def __init__(self, timeout_ms: int) -> None:
+        self.deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
+        self.cancelled = False
+
+    def exceeded(self) -> bool:
+        """True stops the statement (SQLite calls this from the statement's thread)."""
+        return self.cancelled or (self.deadline is not None and time.monotonic() > self.deadline)
+
+
+class ScanPool:
+    """Read statements on ``threads`` threads, each with its own read-only connection to
+    ``path``, every statement within ``timeout_ms`` (0: no limit)."""
+
+    def __init__(self, path: Path, timeout_ms: int, cache_kib: int = 0,
+                 threads: int = SCAN_THREADS) -> None:
+        self.path = path
+        self.timeout_ms = timeout_ms
+        self.cache_kib = cache_kib
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="graphsec-scan")
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._active: set[Budget] = set()
+
+    @property
+    def running(self) -> int:
+        """Statements running in the threads right now."""
+        with self._lock:
+            return len(self._active)
+
+    async def fetchall(self, sql: str, params: Any) -> list[Any]:
+        """The rows of ``sql``; :class:`GatewayTimeout` when it runs out of time. Cancelling
+        the caller stops the statement."""
+        budget = Budget(0)  # the deadline is set when the statement starts
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._run, sql, params, budget)
+        except asyncio.CancelledError:
+            budget.cancelled = True  # stops it at the next check, if it started
+            raise
+
+    def _run(self, sql: str, params: Any, budget: Budget) -> list[Any]:
+        if budget.cancelled:
+            raise _Abandoned
+        conn = self._connection()
+        if self.timeout_ms:
+            budget.deadline = time.monotonic() + self.timeout_ms / 1000
+        conn.set_progress_handler(budget.exceeded, PROGRESS_STEPS)
+        with self._lock:
+            self._active.add(budget)
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if budget.cancelled:
+                raise _Abandoned from None
+            raise failed(exc, self.timeout_ms) from None
+        finally:
+            with self._lock:
+                self._active.discard(budget)
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            uri = f"{self.path.absolute().as_uri()}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=10000")
+            if self.cache_kib:
+                conn.execute(f"PRAGMA cache_size={-int(self.cache_kib)}")  # negative: KiB
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Stop what runs, wait for the threads, close their connections."""
+        with self._lock:
+            for budget in self._active:
+                budget.cancelled = True
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
