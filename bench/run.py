@@ -619,6 +619,8 @@ def run_case(backend: str, scale: Scale, args: argparse.Namespace, tool: LoadToo
     genv = store.env()
     if args.pg_cache_mb is not None:
         genv["GRAPHSEC_PG_CACHE_MB"] = str(args.pg_cache_mb)
+    if args.pg_reads is not None:  # Store.env() leaves out the caller's GRAPHSEC_* variables
+        genv["GRAPHSEC_PG_READS"] = args.pg_reads
     gs = Server("graphsec", [*graphsec_cmd(), "serve", "--port", str(gport), "--database", store.url,
                              "--workers", "1"], genv, gport, work / f"graphsec-{case.key}.log")
     bare: Server | None = None
@@ -840,7 +842,8 @@ def render(cases: list[CaseResult], args: argparse.Namespace, tool: LoadTool, co
                 f"{mib(c.rss_graphsec.get('worker', 0))} (main process "
                 f"{mib(c.rss_graphsec.get('main', 0))}), bare worker "
                 f"{mib(c.rss_bare.get('worker', 0))}."
-                + (f" Document cache (`GRAPHSEC_PG_CACHE_MB`): {pg_cache(args)}."
+                + (f" Document cache (`GRAPHSEC_PG_CACHE_MB`): {pg_cache(args)}. Reads by id "
+                   f"(`GRAPHSEC_PG_READS`): {args.pg_reads or 'the default'}."
                    if c.backend == "postgresql" else ""), "",
                 "| scenario | graphsec req/s | p50 ms | p99 ms | bare req/s | bare p50 ms | "
                 "bare p99 ms | ratio | body bytes (graphsec / bare) | errors |",
@@ -921,6 +924,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pg-cache-mb", type=int, default=None, metavar="MIB",
                    help="GRAPHSEC_PG_CACHE_MB for graphsec on PostgreSQL (0: every read sends "
                         "every document, the cold-cache case); graphsec's default otherwise")
+    p.add_argument("--pg-reads", default=None, metavar="READER",
+                   help="GRAPHSEC_PG_READS for graphsec on PostgreSQL: how a worker reads by id "
+                        "(graphsec.config.PG_READS names them); graphsec's default otherwise")
     p.add_argument("--profile", action="append", default=[], metavar="SCENARIO[@BACKEND-SCALE]",
                    help="after the measured run, load SCENARIO again under py-spy and report the "
                         "top functions (repeatable), e.g. filter_count@sqlite-1m")

@@ -2,20 +2,18 @@
 
 Every test that uses ``settings`` (and so ``client``) runs once per backend: SQLite (a new file
 per test) and PostgreSQL (one database created for the session, migrated with Alembic, emptied
-before each test, dropped at the end). PostgreSQL tests are skipped with a visible reason when no
-server answers, except on CI (``CI=true``), where that is a failure. ``--backend sqlite`` or
-``--backend postgresql`` narrows the run.
+before each test, dropped at the end: ``tests/support/postgres.py``, which also says why a
+transaction rolled back per test cannot isolate them). PostgreSQL tests are skipped with a
+visible reason when no server answers, except on CI (``CI=true``), where that is a failure.
+``--backend sqlite`` or ``--backend postgresql`` narrows the run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -23,7 +21,11 @@ import pytest
 from graphsec.app import create_app
 from graphsec.auth.keys import load_or_create
 from graphsec.auth.tokens import LocalIssuer
-from graphsec.config import Settings
+from graphsec.config import PG_READS, Settings
+from tests.support.postgres import PG_ADMIN_URL as PG_ADMIN_URL
+from tests.support.postgres import TABLES as TABLES
+from tests.support.postgres import TEMPLATES, empty, execute, value
+from tests.support.postgres import fresh_postgres_database as fresh_postgres_database
 from tests.support.statements import StatementCounter, count_statements
 
 TENANT = "1d5a1bd0-0000-4000-8000-000000000001"
@@ -31,10 +33,11 @@ OTHER_TENANT = "2e6b2ce1-0000-4000-8000-000000000002"
 RW = "SecurityEvents.ReadWrite.All"
 RO = "SecurityEvents.Read.All"
 
+_pg = execute  # the names tests import from here (tests/support/postgres.py)
+_pg_value = value
 
-PG_ADMIN_URL = os.environ.get("GRAPHSEC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
 BACKENDS = ("sqlite", "postgresql")
-TABLES = ("secure_scores", "secure_score_control_profiles", "user_security_profiles", "history")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,66 +52,29 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("backend", backends, scope="session")
 
 
-async def _pg_value(url: str, sql: str) -> Any:
-    """The first column of the first row ``sql`` returns, on a connection of its own."""
-    import asyncpg
-
-    conn = await asyncpg.connect(url, timeout=5)
-    try:
-        return await conn.fetchval(sql)
-    finally:
-        await conn.close()
-
-
-async def _pg(sql: list[str], url: str = PG_ADMIN_URL) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url, timeout=5)
-    try:
-        for statement in sql:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-def fresh_postgres_database() -> Iterator[str]:
-    """Create a migrated PostgreSQL database of its own, yield its URL, drop it afterwards.
-
-    Skips with the reason when no server answers, except on CI, where that is a failure."""
-    from graphsec.storage import migrate
-
-    name = f"graphsec_test_{uuid.uuid4().hex[:12]}"
-    try:
-        asyncio.run(_pg([f"CREATE DATABASE {name}"]))
-    except (TimeoutError, OSError) as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL must be up on CI ({PG_ADMIN_URL}): {exc}")
-        pytest.skip(f"no PostgreSQL server answers at {PG_ADMIN_URL}: {exc}")
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        migrate.upgrade(url)
-        yield url
-    finally:
-        asyncio.run(_pg([f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"]))
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session (dropped afterwards)."""
     yield from fresh_postgres_database()
 
 
-@pytest.fixture(params=[True, False], ids=["wire-reads", "asyncpg-reads"])
-def wire_reads(request: pytest.FixtureRequest) -> bool:
-    """How a PostgreSQL store reads by id: over its own connection in the wire protocol
-    (``storage/pgwire.py``, the default) or through asyncpg (``storage/pgbatch.py``, where
-    asyncpg's transport cannot be taken over)."""
-    return bool(request.param)
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_templates() -> Iterator[None]:
+    """Drops the template databases the session made (``tests/support/postgres.py``)."""
+    yield
+    TEMPLATES.drop()
+
+
+@pytest.fixture(params=PG_READS, ids=[f"{name}-reads" for name in PG_READS])
+def pg_reads(request: pytest.FixtureRequest) -> str:
+    """Each way a PostgreSQL store can read by id (``Settings.pg_reads``, the readers of
+    ``storage/postgres/reads/``), for ``PostgresStore(…, reads=pg_reads)``."""
+    return str(request.param)
 
 
 @pytest.fixture
 def pg_statements(monkeypatch: pytest.MonkeyPatch) -> StatementCounter:
-    """Counts the statements sent on every PostgreSQL connection opened from now on
+    """Counts the statements sent to PostgreSQL from now on, whichever reader sends them
     (``tests/support/statements.py``): ``n = (await pg_statements.of(store.get(…)))[1]``."""
     return count_statements(monkeypatch)
 
@@ -139,7 +105,7 @@ def settings(home: Path, backend: str, request: pytest.FixtureRequest) -> Settin
     env = {"GRAPHSEC_HOME": str(home), "GRAPHSEC_ALLOWED_HOSTS": "graph.test"}
     if backend == "postgresql":
         url: str = request.getfixturevalue("postgres_url")
-        asyncio.run(_pg([f"TRUNCATE {', '.join(TABLES)}"], url))
+        asyncio.run(empty(url))
         env["GRAPHSEC_DATABASE_URL"] = url
     return Settings.from_env(env)
 

@@ -20,7 +20,12 @@ def test_thresholds_are_set_on_glibc() -> None:
 def test_every_server_worker_tunes_its_allocator(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[bool] = []
-    monkeypatch.setattr(graphsec.app, "tune_allocator", lambda: calls.append(True) or True)
+
+    def tune_allocator() -> bool:
+        calls.append(True)
+        return True
+
+    monkeypatch.setattr(graphsec.app, "tune_allocator", tune_allocator)
     monkeypatch.setenv("GRAPHSEC_HOME", str(tmp_path))
     monkeypatch.delenv("GRAPHSEC_DATABASE_URL", raising=False)
     graphsec.app.app_from_env()

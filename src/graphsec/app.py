@@ -21,8 +21,8 @@ def create_store(settings: Settings) -> Store:
     if settings.backend == "postgresql":
         from graphsec.storage.postgres import PostgresStore
 
-        return PostgresStore(settings.database_url, settings.pool_size, ENTITY_SETS,
-                             cache_bytes=settings.pg_cache_mb * 2**20,
+        return PostgresStore(settings.database_url, ENTITY_SETS, pool_size=settings.pool_size,
+                             cache_bytes=settings.pg_cache_mb * 2**20, reads=settings.pg_reads,
                              statement_timeout_ms=settings.statement_timeout_ms)
     from graphsec.storage.sqlite import SQLiteStore
 

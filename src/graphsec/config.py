@@ -24,6 +24,8 @@ from graphsec.schema.limits import (
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 DEFAULT_STATEMENT_TIMEOUT_MS = 10_000
 DEFAULT_BODY_TIMEOUT = 30
+PG_READS = ("prepared", "wire", "batch")
+"""How a PostgreSQL worker reads by id (``storage/postgres/reads/__init__.py``)."""
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 _HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?\.?", re.ASCII)
 
@@ -53,10 +55,14 @@ class Settings:
     """PostgreSQL connections per worker process (``GRAPHSEC_DB_POOL_SIZE``)."""
     pg_cache_mb: int = 64
     """PostgreSQL: MiB of documents each worker keeps by row version (``GRAPHSEC_PG_CACHE_MB``;
-    0 turns it off; ``storage/pgcache.py``)."""
+    0 turns it off; ``storage/postgres/cache.py``)."""
+    pg_reads: str = "prepared"
+    """PostgreSQL: how each worker reads by id (``GRAPHSEC_PG_READS``): ``prepared`` (asyncpg's
+    public API, a connection of its own), ``wire`` (the wire protocol over asyncpg's transport,
+    pipelined) or ``batch`` (through the pool); one of :data:`PG_READS`."""
     sqlite_cache_mb: int = 64
     """SQLite: MiB of database pages each of a worker's connections may keep (two, and one
-    per thread for statements that can scan: ``storage/sqlite_scan.py``)
+    per thread for statements that can scan: ``storage/sqlite/scans.py``)
     (``GRAPHSEC_SQLITE_CACHE_MB``; 0 leaves SQLite's own default of 2 MiB)."""
     max_collection_items: int = MAX_COLLECTION_ITEMS
     """Entries a JSON array or object in a request body may hold (``GRAPHSEC_MAX_COLLECTION_ITEMS``);
@@ -114,6 +120,7 @@ class Settings:
                        host=env.get("GRAPHSEC_HOST") or cls.host,
                        port=_whole(env, "GRAPHSEC_PORT", cls.port),
                        pool_size=pool_size, pg_cache_mb=pg_cache_mb,
+                       pg_reads=env.get("GRAPHSEC_PG_READS") or cls.pg_reads,
                        sqlite_cache_mb=sqlite_cache_mb, control_history_entries=control_history,
                        max_collection_items=max_items, max_json_depth=max_depth,
                        max_document_bytes=max_document,
@@ -138,6 +145,9 @@ class Settings:
             raise SettingsError("GRAPHSEC_DB_POOL_SIZE must be from 1 to 1000")
         if not 0 <= self.pg_cache_mb <= 65536:
             raise SettingsError("GRAPHSEC_PG_CACHE_MB must be from 0 (off) to 65536")
+        if self.pg_reads not in PG_READS:
+            raise SettingsError(f"GRAPHSEC_PG_READS must be one of {', '.join(PG_READS)} "
+                                f"(not {self.pg_reads!r})")
         if not 0 <= self.sqlite_cache_mb <= 65536:
             raise SettingsError("GRAPHSEC_SQLITE_CACHE_MB must be from 0 (SQLite's default) to "
                                 "65536")
@@ -192,6 +202,7 @@ class Settings:
             "GRAPHSEC_MAX_BODY_BYTES": str(self.max_body_bytes),
             "GRAPHSEC_DB_POOL_SIZE": str(self.pool_size),
             "GRAPHSEC_PG_CACHE_MB": str(self.pg_cache_mb),
+            "GRAPHSEC_PG_READS": self.pg_reads,
             "GRAPHSEC_SQLITE_CACHE_MB": str(self.sqlite_cache_mb),
             "GRAPHSEC_CONTROL_HISTORY_ENTRIES": str(self.control_history_entries),
             "GRAPHSEC_MAX_COLLECTION_ITEMS": str(self.max_collection_items),

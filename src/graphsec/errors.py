@@ -1,8 +1,8 @@
 """The one error path: every failure a client can cause is a :class:`GraphError`.
 
-Each class carries Graph's HTTP status and ``error.code``; the single renderer in
-``graphsec.api.responses`` turns any of them into Graph's error body. No handler builds an error
-body by hand.
+Each class carries Graph's HTTP status and ``error.code``; the single renderer,
+``graphsec.wire.error_response``, turns any of them into Graph's error body. No handler builds an
+error body by hand.
 
 Exception tree::
 

@@ -17,6 +17,12 @@ from queue import Empty
 from typing import Any
 
 from graphsec.sample import Generator
+from graphsec.schema.security import (
+    ENTITY_SETS,
+    SECURE_SCORE_CONTROL_PROFILES,
+    SECURE_SCORES,
+    USER_SECURITY_PROFILES,
+)
 from graphsec.storage.bulk import open_bulk
 
 BATCH = 2000
@@ -64,22 +70,23 @@ def _write(plan: SeedPlan, sums: list[Sums], url: str,
            first: int, last: int, progress: Any) -> tuple[int, int, int]:
     gen = plan.generator()
     gen.set_averages(*sums)
-    writer = open_bulk(url)
+    writer = open_bulk(url, ENTITY_SETS)
     counts = [0, 0, 0]
     try:
         for t in gen.tenants[first:last]:
-            for i, (name, docs) in enumerate((("secureScoreControlProfiles", gen.control_profiles(t)),
-                                              ("userSecurityProfiles", gen.user_profiles(t)),
-                                              ("secureScores", gen.secure_scores(t)))):
+            for i, (entity_set, docs) in enumerate((
+                    (SECURE_SCORE_CONTROL_PROFILES, gen.control_profiles(t)),
+                    (USER_SECURITY_PROFILES, gen.user_profiles(t)),
+                    (SECURE_SCORES, gen.secure_scores(t)))):
                 batch: list[dict[str, Any]] = []
                 for doc in docs:
                     batch.append(doc)
                     if len(batch) >= BATCH:
-                        counts[i] += writer.write(name, batch)
+                        counts[i] += writer.write(entity_set, batch)
                         progress.put(len(batch))
                         batch = []
                 if batch:
-                    counts[i] += writer.write(name, batch)
+                    counts[i] += writer.write(entity_set, batch)
                     progress.put(len(batch))
     finally:
         writer.close()
@@ -107,7 +114,7 @@ def seed(url: str, plan: SeedPlan, workers: int | None = None,
         totals = list(_write(plan, [_sums(plan, 0, plan.tenants)], url, 0, plan.tenants, sink))
     else:
         totals = _write_in_parallel(url, plan, workers, on_progress)
-    finisher = open_bulk(url)
+    finisher = open_bulk(url, ENTITY_SETS)
     try:
         finisher.analyze()
     finally:
@@ -119,7 +126,7 @@ def seed(url: str, plan: SeedPlan, workers: int | None = None,
 def _write_in_parallel(url: str, plan: SeedPlan, workers: int,
                        on_progress: Callable[[int], None] | None) -> list[int]:
     chunks = _chunks(plan.tenants, workers)
-    open_bulk(url).close()  # one-time settings (SQLite's WAL) before the writers race for them
+    open_bulk(url, ENTITY_SETS).close()  # one-time settings (SQLite's WAL) before the writers race for them
     ctx = mp.get_context("spawn")
     with ctx.Manager() as manager, ctx.Pool(len(chunks)) as pool:
         parts = pool.starmap(_sums, [(plan, a, b) for a, b in chunks])

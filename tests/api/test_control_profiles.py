@@ -14,7 +14,7 @@ VENDOR = {"provider": "SecureScore", "vendor": "Microsoft"}
 
 
 def profile(entity_id: str = "DLPEnabled", **overrides: Any) -> dict[str, Any]:
-    """The docs' get-profile example (graph-contract.md §2.3)."""
+    """The example response of Graph's "Get secureScoreControlProfile" documentation page."""
     body: dict[str, Any] = {
         "id": entity_id, "actionType": "Config",
         "actionUrl": "https://compliance.microsoft.com/#/policies", "controlCategory": "Data",
@@ -38,7 +38,8 @@ def profile(entity_id: str = "DLPEnabled", **overrides: Any) -> dict[str, Any]:
 async def loaded(client: httpx.AsyncClient, rw: dict[str, str]) -> dict[str, Any]:
     r = await client.post(URL, json=profile(), headers=rw)
     assert r.status_code == 201, r.text
-    return r.json()  # type: ignore[no-any-return]
+    entity: dict[str, Any] = r.json()
+    return entity
 
 
 async def test_catalogue_entry_round_trips(client: httpx.AsyncClient, rw: dict[str, str],

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import re
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +19,7 @@ URL = "/v1.0/security/secureScores"
 
 def assert_graph_error(r: httpx.Response, status: int, code: str) -> dict[str, object]:
     assert r.status_code == status, r.text
-    error = r.json()["error"]
+    error: dict[str, Any] = r.json()["error"]
     assert error["code"] == code
     assert isinstance(error["message"], str)
     assert error["message"]
@@ -28,7 +29,7 @@ def assert_graph_error(r: httpx.Response, status: int, code: str) -> dict[str, o
     assert inner["client-request-id"] == r.headers["client-request-id"]
     assert r.headers["odata-version"] == "4.0"
     assert r.headers["content-type"].startswith("application/json")
-    return error  # type: ignore[no-any-return]
+    return error
 
 
 async def test_unknown_id_is_404_item_not_found(client: httpx.AsyncClient,

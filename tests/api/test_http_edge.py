@@ -8,7 +8,7 @@ application directly, with the bytes a server hands over.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -46,7 +46,7 @@ async def raw_request(app: GraphApp, method: str, target: bytes,
         "headers": headers, "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 50000),
     }
     messages = [{"type": "http.request", "body": body, "more_body": False}]
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
     answered = asyncio.Event()
 
     async def receive() -> dict[str, Any]:
@@ -55,7 +55,7 @@ async def raw_request(app: GraphApp, method: str, target: bytes,
         await answered.wait()  # as a server does: the client is there until it has the answer
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
         if message["type"] == "http.response.body" and not message.get("more_body", False):
             answered.set()

@@ -18,7 +18,7 @@ from graphsec.config import Settings, SettingsError
 from graphsec.schema.limits import MAX_COLLECTION_ITEMS, MAX_DEPTH, MAX_DOCUMENT_BYTES
 from graphsec.schema.security import SECURE_SCORE
 from graphsec.schema.values import check_body, complete
-from graphsec.storage.sqlbase import encode_doc
+from graphsec.storage.sql.statements import encode_doc
 from tests.api import test_errors
 from tests.conftest import TENANT, _client, score
 

@@ -15,13 +15,14 @@ URL = "/v1.0/security/secureScores"
 
 async def create_many(client: httpx.AsyncClient, rw: dict[str, str],
                       days: list[str]) -> list[str]:
-    ids = []
+    ids: list[str] = []
     for i, day in enumerate(days):
-        body = score(id=f"s{i:02d}", createdDateTime=f"{day}T00:00:00Z", currentScore=float(i))
+        entity_id = f"s{i:02d}"
+        body = score(id=entity_id, createdDateTime=f"{day}T00:00:00Z", currentScore=float(i))
         r = await client.post(URL, json=body, headers=rw)
         assert r.status_code == 201
-        ids.append(body["id"])
-    return ids  # type: ignore[return-value]
+        ids.append(entity_id)
+    return ids
 
 
 async def walk(client: httpx.AsyncClient, rw: dict[str, str], url: str) -> list[dict[str, Any]]:

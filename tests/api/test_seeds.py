@@ -1,8 +1,8 @@
-"""The seed pages' examples (shared/seeds/000–003), replayed against graphsec.
+"""The seed pages' examples (tests/seeds/000–003.json), replayed against graphsec.
 
 The seeds' placeholders (``"Double"``, ``"averageScore.value"``, a string for a collection) are
-invalid values (graphsec's decision 2) and must be refused naming the property; the same
-examples with real values must succeed.
+invalid values (graphsec checks every value against its Edm type, not only its JSON shape) and
+must be refused naming the property; the same examples with real values must succeed.
 """
 
 from __future__ import annotations

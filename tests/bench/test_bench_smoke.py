@@ -3,6 +3,9 @@
 Benchmarks are not part of the test suite; this only checks that the one command still seeds,
 serves, loads (wrk, or bench/loadgen.py without it) and writes a results table in which every
 scenario has a positive request rate for graphsec and for the bare app. About 40 s.
+
+Marked ``bench``: left out of the default run (``addopts`` in pyproject.toml), run with
+``scripts/test -m bench``; ``.ci/run`` runs them in a step of their own after the suite.
 """
 
 from __future__ import annotations
@@ -11,6 +14,10 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.bench
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("get_by_id", "list_top1", "list_top100", "filter_count", "deep_paging",

@@ -54,7 +54,8 @@ def walk(start: Any, path: tuple[str, ...]) -> Any:
 
 
 def _cmp(op: str, a: Any, b: Any) -> bool:
-    return {"eq": a == b, "gt": a > b, "ge": a >= b, "lt": a < b, "le": a <= b}[op]
+    result: bool = {"eq": a == b, "gt": a > b, "ge": a >= b, "lt": a < b, "le": a <= b}[op]
+    return result
 
 
 def _trunc_div(a: int, b: int) -> int:
@@ -216,7 +217,7 @@ def sorted_ids(docs: list[dict[str, Any]], order: tuple[OrderKey, ...]) -> list[
             if va is None or vb is None:
                 first = -1 if va is None else 1
                 return -first if key.descending else first
-            c = (va > vb) - (va < vb)
+            c: int = (va > vb) - (va < vb)
             return -c if key.descending else c
         return 0
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from graphsec.errors import BadRequest
 from graphsec.odata.filter import parse_filter
 from graphsec.odata.query import ListQuery, OrderKey
-from graphsec.schema.security import SECURE_SCORE
+from graphsec.schema.security import SECURE_SCORE, SECURE_SCORES
 from graphsec.schema.values import check_body, complete
 from graphsec.storage.base import Store
 from graphsec.storage.postgres import PostgresStore
@@ -188,7 +188,7 @@ def _load(runner: asyncio.Runner, store: Store, bodies: list[dict[str, Any]]) ->
     for i, body in enumerate(bodies):
         body = {**body, "id": f"{WORDS[i % len(WORDS)].strip()}#{i}", "azureTenantId": tenant}
         doc = complete(SECURE_SCORE, check_body(SECURE_SCORE, body, "create"))
-        runner.run(store.create(tenant, "secureScores", doc))
+        runner.run(store.create(tenant, SECURE_SCORES, doc))
         docs.append(doc)
     return tenant, docs
 
@@ -209,7 +209,7 @@ def test_sql_matches_reference(running: tuple[asyncio.Runner, Store],
             expr = parse_filter(text, SECURE_SCORE)
             query = ListQuery(order=(OrderKey(("id",)),), limit=100, filter=expr, count=True)
             try:
-                page = runner.run(store.list(tenant, "secureScores", query))
+                page = runner.run(store.list(tenant, SECURE_SCORES, query))
             except BadRequest as exc:
                 # PostgreSQL refuses float overflow (a 400) where SQLite computes infinity
                 assert isinstance(store, PostgresStore), exc  # noqa: PT017 (inside a loop)
@@ -241,7 +241,7 @@ def test_orderby_paging_matches_reference(running: tuple[asyncio.Runner, Store],
         for _ in range(len(docs) + 2):
             query = ListQuery(order=order, limit=limit, filter=expr, after=after)
             try:
-                page = runner.run(store.list(tenant, "secureScores", query))
+                page = runner.run(store.list(tenant, SECURE_SCORES, query))
             except BadRequest as exc:  # as above: PostgreSQL refuses float overflow
                 assert isinstance(store, PostgresStore), exc  # noqa: PT017 (inside a loop)
                 assert "out of range" in exc.message or "overflow" in exc.message  # noqa: PT017

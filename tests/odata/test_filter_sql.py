@@ -11,7 +11,7 @@ from sqlalchemy import create_engine
 
 from graphsec.odata.filter import parse_filter
 from graphsec.odata.query import ListQuery, OrderKey
-from graphsec.schema.security import SECURE_SCORE
+from graphsec.schema.security import SECURE_SCORE, SECURE_SCORES
 from graphsec.schema.types import (
     BOOLEAN,
     DATETIME,
@@ -160,7 +160,7 @@ async def _store(store: Store) -> Store:
     for tenant, docs in ((TENANT, DOCS), (OTHER, [*DOCS, {**DOCS[0], "id": "a_9"}])):
         for body in docs:
             doc = complete(SECURE_SCORE, check_body(SECURE_SCORE, body, "create"))
-            await store.create(tenant, "secureScores", doc)
+            await store.create(tenant, SECURE_SCORES, doc)
     return store
 
 
@@ -178,9 +178,9 @@ async def store(unopened: Store) -> AsyncIterator[Store]:
 
 async def select_ids(store: Store, text: str, tenant: str = TENANT) -> list[str]:
     query = ListQuery(order=ORDER, limit=100, filter=parse_filter(text, SECURE_SCORE), count=True)
-    page = await store.list(tenant, "secureScores", query)
+    page = await store.list(tenant, SECURE_SCORES, query)
     ids = [_id(d) for d in page.docs]
-    assert page.count == len(ids) == await store.count(tenant, "secureScores", query)
+    assert page.count == len(ids) == await store.count(tenant, SECURE_SCORES, query)
     return ids
 
 
@@ -212,7 +212,7 @@ async def test_filter_with_default_order_and_paging(store: Store) -> None:
     query = ListQuery(order=ORDER, limit=2, filter=expr)
     seen: list[str] = []
     while True:
-        page = await store.list(TENANT, "secureScores", query)
+        page = await store.list(TENANT, SECURE_SCORES, query)
         seen += [_id(d) for d in page.docs]
         if page.next_after is None:
             break
@@ -267,7 +267,7 @@ WIDGET_CASES = [
 @pytest.mark.parametrize(("text", "expected"), [pytest.param(t, e, id=t)
                                                 for t, e in WIDGET_CASES])
 async def test_typed_json_values(tmp_path: Path, text: str, expected: set[str]) -> None:
-    store = SQLiteStore(tmp_path / "w.db", entity_sets=(WIDGETS,))
+    store = SQLiteStore(tmp_path / "w.db", (WIDGETS,))
     await store.open()
     engine = create_engine(f"sqlite:///{store.path}")  # migrations know only the real sets
     try:
@@ -276,11 +276,11 @@ async def test_typed_json_values(tmp_path: Path, text: str, expected: set[str]) 
         engine.dispose()
     try:
         for body in WIDGET_DOCS:
-            await store.create(TENANT, "widgets", complete(WIDGET, check_body(WIDGET, body,
+            await store.create(TENANT, WIDGETS, complete(WIDGET, check_body(WIDGET, body,
                                                                               "create")))
         query = ListQuery(order=(OrderKey(("id",)),), limit=10,
                           filter=parse_filter(text, WIDGET))
-        page = await store.list(TENANT, "widgets", query)
+        page = await store.list(TENANT, WIDGETS, query)
         assert {_id(d) for d in page.docs} == expected
     finally:
         await store.close()

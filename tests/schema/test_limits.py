@@ -13,7 +13,7 @@ from graphsec.schema.limits import DocumentTooLarge, Limits
 from graphsec.schema.security import SECURE_SCORE, SECURE_SCORE_CONTROL_PROFILE
 from graphsec.schema.types import EntityType
 from graphsec.schema.values import ValidationError, check_body, complete
-from graphsec.storage.sqlbase import encode_doc
+from graphsec.storage.sql.statements import encode_doc
 from tests.conftest import score
 from tests.test_seed import generate
 

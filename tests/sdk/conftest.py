@@ -32,7 +32,7 @@ class StaticToken(AccessTokenProvider):
         self._hosts = AllowedHostsValidator(["localhost"])
 
     async def get_authorization_token(self, uri: str,
-                                      additional_authentication_context: dict | None = None
+                                      additional_authentication_context: dict[str, Any] | None = None
                                       ) -> str:
         return self._token
 

@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 
 from graphsec.storage import migrate
-from tests.conftest import _pg, fresh_postgres_database
+from tests.conftest import fresh_postgres_database
 
 PROFILES = "secure_score_control_profiles"
 
@@ -47,11 +47,9 @@ def at_0003(backend: str, tmp_path: Path) -> Iterator[str]:
         migrate.upgrade(url, revision="0003")
         yield url
         return
-    databases = fresh_postgres_database()
+    databases = fresh_postgres_database(revision=None)
     url = next(databases)
     try:
-        asyncio.run(_pg([f"DROP TABLE secure_scores, {PROFILES}, user_security_profiles, "
-                         "history, alembic_version"], url))
         migrate.upgrade(url, revision="0003")
         yield url
     finally:

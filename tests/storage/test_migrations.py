@@ -13,9 +13,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from graphsec.schema.security import ENTITY_SETS
+from graphsec.schema.security import ENTITY_SETS, SECURE_SCORES
 from graphsec.storage import migrate
-from graphsec.storage.tables import build_tables
+from graphsec.storage.sql.tables import build_tables
 
 
 def _diff(connection: Any) -> list[Any]:
@@ -82,11 +82,9 @@ def test_0002_backfills_document_text_on_postgresql(request: pytest.FixtureReque
     from graphsec.storage.postgres import PostgresStore
     from tests.conftest import _pg, fresh_postgres_database
 
-    databases = fresh_postgres_database()
+    databases = fresh_postgres_database(revision=None)
     url = next(databases)
     try:
-        asyncio.run(_pg(["DROP TABLE secure_scores, secure_score_control_profiles, "
-                         "user_security_profiles, history, alembic_version"], url))
         migrate.upgrade(url, revision="0001")
         asyncio.run(_pg(["INSERT INTO secure_scores (tenant_id, id, current_score, doc) VALUES "
                          "('t', 'old', 5.0, '{\"id\": \"old\", \"currentScore\": 5.0}')"],
@@ -96,10 +94,10 @@ def test_0002_backfills_document_text_on_postgresql(request: pytest.FixtureReque
         assert migrate.current(url) == migrate.head()
 
         async def read() -> bytes | None:
-            store = PostgresStore(url, pool_size=1)
+            store = PostgresStore(url, ENTITY_SETS, pool_size=1)
             await store.open()
             try:
-                return await store.get("t", "secureScores", "old")
+                return await store.get("t", SECURE_SCORES, "old")
             finally:
                 await store.close()
 
@@ -119,12 +117,10 @@ def test_0003_keeps_document_bytes_and_compresses_them_with_lz4(
     from graphsec.storage.postgres import PostgresStore
     from tests.conftest import _pg, fresh_postgres_database
 
-    databases = fresh_postgres_database()
+    databases = fresh_postgres_database(revision=None)
     url = next(databases)
     long_doc = orjson.dumps({"comment": "é" * 3000, "id": "long"}, option=orjson.OPT_SORT_KEYS)
     try:
-        asyncio.run(_pg(["DROP TABLE secure_scores, secure_score_control_profiles, "
-                         "user_security_profiles, history, alembic_version"], url))
         migrate.upgrade(url, revision="0002")
         text = long_doc.decode().replace("'", "''")
         asyncio.run(_pg([f"INSERT INTO secure_scores (tenant_id, id, doc, body) VALUES "
@@ -133,12 +129,12 @@ def test_0003_keeps_document_bytes_and_compresses_them_with_lz4(
         assert migrate.current(url) == migrate.head()
 
         async def read() -> tuple[bytes | None, str | None]:
-            store = PostgresStore(url, pool_size=1)
+            store = PostgresStore(url, ENTITY_SETS, pool_size=1)
             await store.open()
             try:
                 method = await store.pool.fetchval(
                     "SELECT pg_column_compression(body) FROM secure_scores WHERE id = 'long'")
-                return await store.get("t", "secureScores", "long"), method
+                return await store.get("t", SECURE_SCORES, "long"), method
             finally:
                 await store.close()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +25,14 @@ from graphsec.auth.tokens import LocalIssuer
 from graphsec.config import Settings
 from graphsec.errors import ServiceUnavailable
 from graphsec.odata.query import ListQuery, OrderKey
-from graphsec.schema.security import SECURE_SCORE
+from graphsec.schema.security import ENTITY_SETS, SECURE_SCORE, SECURE_SCORES
 from graphsec.schema.values import check_body, complete
-from graphsec.storage.pgwire import WireReads
 from graphsec.storage.postgres import PostgresStore
 from tests.conftest import TABLES, _pg, score
 
 T = "11111111-1111-1111-1111-111111111111"
 ORDER = (OrderKey(("createdDateTime",), True), OrderKey(("id",), True))
-SCORES = "secureScores"
+SCORES = SECURE_SCORES
 
 
 async def terminate_pool(store: PostgresStore, url: str) -> int:
@@ -41,9 +40,9 @@ async def terminate_pool(store: PostgresStore, url: str) -> int:
     does. It runs in another thread while this event loop is blocked, so that the store's
     connections have not read the termination yet: their next use fails in flight."""
     pids = [c.get_server_pid() for c in store.pool._idle]
-    reads = store._reads
-    if isinstance(reads, WireReads) and reads._conn is not None:  # GETs' own connection
-        pids.append(reads._conn.get_server_pid())
+    own: asyncpg.Connection | None = getattr(store._reads, "_conn", None)
+    if own is not None:  # the connection of a reader by id that has one of its own
+        pids.append(own.get_server_pid())
 
     async def terminate() -> None:
         conn = await asyncpg.connect(url)
@@ -61,9 +60,9 @@ async def terminate_pool(store: PostgresStore, url: str) -> int:
 
 
 @pytest.fixture
-async def store(postgres_url: str, wire_reads: bool) -> AsyncIterator[PostgresStore]:
+async def store(postgres_url: str, pg_reads: str) -> AsyncIterator[PostgresStore]:
     await _pg([f"TRUNCATE {', '.join(TABLES)}"], postgres_url)
-    s = PostgresStore(postgres_url, pool_size=3, wire_reads=wire_reads)
+    s = PostgresStore(postgres_url, ENTITY_SETS, pool_size=3, reads=pg_reads)
     await s.open()
     for i in range(3):
         doc = complete(SECURE_SCORE, check_body(SECURE_SCORE, score(id=f"s{i}"), "create"))
@@ -144,7 +143,7 @@ async def test_an_unreachable_database_is_a_503_for_reads_and_writes(
     await terminate_pool(store, postgres_url)
     unreachable(store, monkeypatch)
     doc = complete(SECURE_SCORE, check_body(SECURE_SCORE, score(id="new"), "create"))
-    calls = [
+    calls: list[Callable[[], Awaitable[object]]] = [
         lambda: store.get(T, SCORES, "s1"),
         lambda: store.list(T, SCORES, ListQuery(order=ORDER, limit=2)),
         lambda: store.count(T, SCORES, ListQuery(order=ORDER, limit=1)),

@@ -1,4 +1,4 @@
-"""PostgreSQL's documents kept by row version (``storage/pgcache.py``): what a read returns is
+"""PostgreSQL's documents kept by row version (``storage/postgres/cache.py``): what a read returns is
 always what the database holds at that moment, whoever wrote it, while unchanged documents are
 not sent again."""
 
@@ -13,10 +13,10 @@ import pytest
 
 from graphsec.config import Settings, SettingsError
 from graphsec.odata.query import ListQuery, OrderKey
-from graphsec.schema.security import SECURE_SCORE
+from graphsec.schema.security import ENTITY_SETS, SECURE_SCORE, SECURE_SCORES
 from graphsec.schema.values import check_body, complete
-from graphsec.storage.pgcache import ENTRY_OVERHEAD, BodyCache
 from graphsec.storage.postgres import PostgresStore
+from graphsec.storage.postgres.cache import ENTRY_OVERHEAD, BodyCache
 from tests.conftest import TABLES, _pg, score
 
 A = "11111111-1111-1111-1111-111111111111"
@@ -91,10 +91,10 @@ def test_the_cache_size_is_a_setting(tmp_path: Any) -> None:
 
 @pytest.fixture
 async def stores(postgres_url: str,
-                 wire_reads: bool) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
+                 pg_reads: str) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
     await _pg([f"TRUNCATE {', '.join(TABLES)}"], postgres_url)
-    reader = PostgresStore(postgres_url, pool_size=2, wire_reads=wire_reads)
-    writer = PostgresStore(postgres_url, pool_size=2)
+    reader = PostgresStore(postgres_url, ENTITY_SETS, pool_size=2, reads=pg_reads)
+    writer = PostgresStore(postgres_url, ENTITY_SETS, pool_size=2)
     await reader.open()
     await writer.open()
     yield reader, writer
@@ -106,14 +106,14 @@ async def put(store: PostgresStore, tenant: str, entity_id: str, value: float, d
     doc = complete(SECURE_SCORE, check_body(SECURE_SCORE, score(
         id=entity_id, currentScore=value, createdDateTime=f"2026-01-{day:02d}T00:00:00Z"),
         "create"))
-    await store.create(tenant, SCORES, doc)
+    await store.create(tenant, SECURE_SCORES, doc)
 
 
 async def set_score(store: PostgresStore, tenant: str, entity_id: str, value: float) -> None:
     def change(doc: dict[str, Any]) -> dict[str, Any]:
         return {**doc, "currentScore": value}
 
-    assert await store.update(tenant, SCORES, entity_id, change) is not None
+    assert await store.update(tenant, SECURE_SCORES, entity_id, change) is not None
 
 
 def current(body: bytes | None) -> float:
@@ -122,7 +122,7 @@ def current(body: bytes | None) -> float:
 
 
 async def listed(store: PostgresStore, tenant: str, limit: int = 10) -> dict[str, float]:
-    page = await store.list(tenant, SCORES, ListQuery(order=ORDER, limit=limit))
+    page = await store.list(tenant, SECURE_SCORES, ListQuery(order=ORDER, limit=limit))
     return {orjson.loads(d)["id"]: current(d) for d in page.docs}
 
 
@@ -133,15 +133,15 @@ async def test_another_workers_update_is_seen_at_once(
     assert cache is not None
     for i in range(3):
         await put(writer, A, f"s{i}", float(i), i + 1)
-    assert current(await reader.get(A, SCORES, "s1")) == 1.0
+    assert current(await reader.get(A, SECURE_SCORES, "s1")) == 1.0
     assert await listed(reader, A) == {"s0": 0.0, "s1": 1.0, "s2": 2.0}
     hits = cache.hits
-    assert current(await reader.get(A, SCORES, "s1")) == 1.0
+    assert current(await reader.get(A, SECURE_SCORES, "s1")) == 1.0
     assert await listed(reader, A) == {"s0": 0.0, "s1": 1.0, "s2": 2.0}
     assert cache.hits == hits + 4  # the unchanged documents were not sent again
 
     await set_score(writer, A, "s1", 41.0)
-    assert current(await reader.get(A, SCORES, "s1")) == 41.0
+    assert current(await reader.get(A, SECURE_SCORES, "s1")) == 41.0
     await set_score(writer, A, "s2", 42.0)
     assert await listed(reader, A) == {"s0": 0.0, "s1": 41.0, "s2": 42.0}
 
@@ -151,13 +151,13 @@ async def test_a_deleted_entity_is_gone_at_once(
     reader, writer = stores
     await put(writer, A, "s0", 0.0, 1)
     await put(writer, A, "s1", 1.0, 2)
-    assert current(await reader.get(A, SCORES, "s0")) == 0.0
+    assert current(await reader.get(A, SECURE_SCORES, "s0")) == 0.0
     assert set(await listed(reader, A)) == {"s0", "s1"}
-    assert await writer.delete(A, SCORES, "s0")
-    assert await reader.get(A, SCORES, "s0") is None
+    assert await writer.delete(A, SECURE_SCORES, "s0")
+    assert await reader.get(A, SECURE_SCORES, "s0") is None
     assert set(await listed(reader, A)) == {"s1"}
     await put(writer, A, "s0", 100.0, 1)  # the same id again, a new row
-    assert current(await reader.get(A, SCORES, "s0")) == 100.0
+    assert current(await reader.get(A, SECURE_SCORES, "s0")) == 100.0
     assert (await listed(reader, A))["s0"] == 100.0
 
 
@@ -170,8 +170,8 @@ async def test_tenants_sharing_ids_never_see_each_others_documents(
     for _ in range(2):  # cold, then warm
         assert await listed(reader, A) == {"s0": 0.0, "s1": 1.0, "s2": 2.0}
         assert await listed(reader, B) == {"s0": 1000.0, "s1": 1001.0, "s2": 1002.0}
-        assert current(await reader.get(A, SCORES, "s2")) == 2.0
-        assert current(await reader.get(B, SCORES, "s2")) == 1002.0
+        assert current(await reader.get(A, SECURE_SCORES, "s2")) == 2.0
+        assert current(await reader.get(B, SECURE_SCORES, "s2")) == 1002.0
 
 
 def record_queries(store: PostgresStore, monkeypatch: pytest.MonkeyPatch,
@@ -204,29 +204,29 @@ async def test_a_row_rewritten_between_a_pages_two_statements_is_read_again(
             await set_score(writer, A, "s1", 99.0)
 
     statements = record_queries(reader, monkeypatch, write_after_the_first)
-    page = await reader.list(A, SCORES, ListQuery(order=ORDER, limit=2, count=True))
+    page = await reader.list(A, SECURE_SCORES, ListQuery(order=ORDER, limit=2, count=True))
     assert len(statements) == 3  # versions, bodies (s1 no longer matches), the whole page
     assert [current(d) for d in page.docs] == [2.0, 99.0]
     assert page.count == 3
     assert page.next_after is not None
     monkeypatch.undo()
-    rest = await reader.list(A, SCORES, ListQuery(order=ORDER, limit=2, after=page.next_after))
+    rest = await reader.list(A, SECURE_SCORES, ListQuery(order=ORDER, limit=2, after=page.next_after))
     assert [current(d) for d in rest.docs] == [0.0]
 
 
 async def test_without_the_cache_reads_send_every_document(postgres_url: str,
-                                                          wire_reads: bool) -> None:
+                                                          pg_reads: str) -> None:
     await _pg([f"TRUNCATE {', '.join(TABLES)}"], postgres_url)
-    store = PostgresStore(postgres_url, pool_size=2, cache_bytes=0, wire_reads=wire_reads)
+    store = PostgresStore(postgres_url, ENTITY_SETS, pool_size=2, cache_bytes=0, reads=pg_reads)
     await store.open()
     try:
         assert store.cache is None
         await put(store, A, "s0", 5.0, 1)
         for _ in range(2):
-            assert current(await store.get(A, SCORES, "s0")) == 5.0
+            assert current(await store.get(A, SECURE_SCORES, "s0")) == 5.0
             assert await listed(store, A) == {"s0": 5.0}
         await set_score(store, A, "s0", 6.0)
-        assert current(await store.get(A, SCORES, "s0")) == 6.0
+        assert current(await store.get(A, SECURE_SCORES, "s0")) == 6.0
     finally:
         await store.close()
 
@@ -238,9 +238,9 @@ async def test_a_warm_page_is_one_statement(stores: tuple[PostgresStore, Postgre
         await put(writer, A, f"s{i}", float(i), i + 1)
     statements = record_queries(reader, monkeypatch)
     query = ListQuery(order=ORDER, limit=3, count=True)
-    cold = await reader.list(A, SCORES, query)
+    cold = await reader.list(A, SECURE_SCORES, query)
     assert len(statements) == 2  # ids and versions with the count, then the 3 bodies
-    warm = await reader.list(A, SCORES, query)
+    warm = await reader.list(A, SECURE_SCORES, query)
     assert len(statements) == 3
     assert warm == cold
     assert warm.count == 5

@@ -8,7 +8,8 @@ import asyncio
 import asyncpg
 import pytest
 
-from graphsec.storage.pgpool import ConnectionPool, PoolClosed
+from graphsec.storage.postgres.pool import ConnectionPool, PoolClosed
+from tests.support.activity import until_running
 
 
 async def backends(pool: ConnectionPool) -> set[int]:
@@ -62,7 +63,7 @@ async def test_a_query_cancelled_midway_costs_its_connection_not_the_pool(postgr
     try:
         first = await backends(pool)
         task = asyncio.create_task(pool.fetchval("SELECT pg_sleep(5)"))
-        await asyncio.sleep(0.2)
+        await until_running(postgres_url, "SELECT pg_sleep(5)")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -102,9 +103,9 @@ async def test_waiters_are_served_in_order_and_a_cancelled_one_frees_its_turn(
             first = asyncio.create_task(use("first"))
             gone = asyncio.create_task(use("gone"))
             second = asyncio.create_task(use("second"))
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0)  # each queues in its first step
             gone.cancel()
-            await asyncio.sleep(0.05)
+            await asyncio.wait([gone])
         await asyncio.wait_for(asyncio.gather(first, second), 5)
         assert order == ["first", "second"]
         assert gone.cancelled()
@@ -118,7 +119,7 @@ async def test_close_fails_waiters_and_refuses_new_work(postgres_url: str) -> No
     await pool.open()
     async with pool.acquire():
         waiter = asyncio.create_task(pool.fetchval("SELECT 1"))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # it queues in its first step
         await pool.close()
         with pytest.raises(PoolClosed):
             await waiter
@@ -144,14 +145,14 @@ async def test_a_place_freed_by_a_lost_connection_goes_to_the_waiter_without_out
     real_connect = asyncpg.connect
 
     async def counting_connect(*args: object, **kwargs: object) -> asyncpg.Connection:
-        conn = await real_connect(*args, **kwargs)  # type: ignore[arg-type]
+        conn = await real_connect(*args, **kwargs)
         backends_seen.append(pool.open_connections)
         return conn
 
     try:
         a = await pool.take()
         b = await pool.take()
-        asyncpg.connect = counting_connect  # type: ignore[assignment]
+        asyncpg.connect = counting_connect
         waiter = asyncio.ensure_future(pool.take())
         await asyncio.sleep(0)  # it queues
 
@@ -172,7 +173,7 @@ async def test_a_place_freed_by_a_lost_connection_goes_to_the_waiter_without_out
         pool.give_back(second, healthy=True)
         pool.give_back(b, healthy=True)
     finally:
-        asyncpg.connect = real_connect  # type: ignore[assignment]
+        asyncpg.connect = real_connect
         await pool.close()
     assert pool.open_connections == 0
 

@@ -1,9 +1,10 @@
-"""Reads by id over a PostgreSQL connection spoken to directly (``storage/pgwire.py``): batches
-are pipelined, each read gets its own tenant's entity, a batch the database refuses fails only
-its own reads, and the statement probes the primary key whatever the planner estimates.
+"""Reads by id over a PostgreSQL connection spoken to directly (``storage/postgres/reads/wire.py``,
+``GRAPHSEC_PG_READS=wire``): batches are pipelined, each read gets its own tenant's entity, a
+batch the database refuses fails only its own reads.
 
-The semantics shared with the asyncpg reader (batching, cache, lost connections) are tested on
-both readers in ``test_pgbatch.py``, ``test_pgcache.py`` and ``test_pg_reconnect.py``.
+The promises every reader keeps (batching, cache, lost connections, the plan) are tested on each
+in ``test_pgbatch.py``, ``test_pgcache.py``, ``test_pg_reconnect.py`` and ``test_plans.py``; the
+protocol parser without a server in ``test_pgwire_protocol.py``.
 """
 
 from __future__ import annotations
@@ -16,24 +17,23 @@ import asyncpg
 import orjson
 import pytest
 
-from graphsec.schema.security import SECURE_SCORE
+from graphsec.schema.security import ENTITY_SETS, SECURE_SCORE, SECURE_SCORES, USER_SECURITY_PROFILES
 from graphsec.schema.values import check_body, complete
-from graphsec.storage import pgwire
-from graphsec.storage.pgbatch import PointReads, versioned_batch_sql
-from graphsec.storage.pgwire import WireReads, wire_sql
 from graphsec.storage.postgres import PostgresStore
+from graphsec.storage.postgres.reads import wire as pgwire
+from graphsec.storage.postgres.reads.batch import BatchReads
+from graphsec.storage.postgres.reads.wire import WireReads
 from tests.conftest import TABLES, _pg, score
-from tests.support.plans import plan_nodes
 
 A = "11111111-1111-1111-1111-111111111111"
 B = "22222222-2222-2222-2222-222222222222"
-SCORES = "secureScores"
+SCORES = SECURE_SCORES
 
 
 @pytest.fixture
 async def store(postgres_url: str) -> AsyncIterator[PostgresStore]:
     await _pg([f"TRUNCATE {', '.join(TABLES)}"], postgres_url)
-    s = PostgresStore(postgres_url, pool_size=2)
+    s = PostgresStore(postgres_url, ENTITY_SETS, pool_size=2, reads="wire")
     await s.open()
     for tenant, offset in ((A, 0.0), (B, 1000.0)):
         for i in range(10):
@@ -118,14 +118,14 @@ async def test_a_refused_statement_fails_its_own_batch_only(store: PostgresStore
     reads._sql["userSecurityProfiles"] = good.replace("user_security_profiles", "no_such_table")
     try:
         results = await asyncio.gather(
-            store.get(A, SCORES, "s1"), store.get(A, "userSecurityProfiles", "u1"),
+            store.get(A, SCORES, "s1"), store.get(A, USER_SECURITY_PROFILES, "u1"),
             store.get(A, SCORES, "s2"), return_exceptions=True)
         assert current(results[0]) == 1.0  # type: ignore[arg-type]
         assert isinstance(results[1], asyncpg.UndefinedTableError), results[1]
         assert current(results[2]) == 2.0  # type: ignore[arg-type]
     finally:
         reads._sql["userSecurityProfiles"] = good
-    assert await store.get(A, "userSecurityProfiles", "u1") is None  # prepared anew, answers
+    assert await store.get(A, USER_SECURITY_PROFILES, "u1") is None  # prepared anew, answers
     assert current(await store.get(A, SCORES, "s3")) == 3.0
 
 
@@ -149,43 +149,15 @@ async def test_without_asyncpgs_transport_the_store_reads_through_asyncpg(
         postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(WireReads, "_attach", lambda self, conn: False)
     await _pg([f"TRUNCATE {', '.join(TABLES)}"], postgres_url)
-    s = PostgresStore(postgres_url, pool_size=2)
+    s = PostgresStore(postgres_url, ENTITY_SETS, pool_size=2, reads="wire")
     await s.open()
     try:
-        assert isinstance(s._reads, PointReads)
+        assert isinstance(s._reads, BatchReads)
         doc = complete(SECURE_SCORE, check_body(SECURE_SCORE, score(id="s1"), "create"))
         await s.create(A, SCORES, doc)
         assert await s.get(A, SCORES, "s1") is not None
     finally:
         await s.close()
-
-
-@pytest.mark.parametrize("plan_mode", ["force_generic_plan", "force_custom_plan"])
-@pytest.mark.parametrize("reader_kind", ["wire", "asyncpg"])
-async def test_each_key_is_a_primary_key_probe_however_many_keys(
-        store: PostgresStore, postgres_url: str, plan_mode: str, reader_kind: str) -> None:
-    """64 keys on a small table: as a join, the planner chose a hash join over a sequential
-    scan of the whole table; the statements' form leaves it only the index."""
-    tenants, ids = [A] * 64, [f"s{i % 10}" for i in range(64)]
-    if reader_kind == "wire":
-        sql, types = wire_sql("secure_scores"), "text, text, text"
-        params = [orjson.dumps(tenants).decode(), orjson.dumps(ids).decode(),
-                  orjson.dumps([None] * 64).decode()]
-    else:
-        sql, types = versioned_batch_sql("secure_scores"), "text[], text[], xid[]"
-        params = ["{" + ",".join(tenants) + "}", "{" + ",".join(ids) + "}",
-                  "{" + ",".join(["NULL"] * 64) + "}"]
-    conn = await asyncpg.connect(postgres_url)
-    try:
-        await conn.execute(f"SET plan_cache_mode = {plan_mode}")
-        await conn.execute(f"PREPARE probe({types}) AS {sql}")
-        literal = ", ".join("'" + p.replace("'", "''") + "'" for p in params)
-        raw = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE probe({literal})")
-    finally:
-        await conn.close()
-    nodes = plan_nodes(raw)
-    assert "Index Scan secure_scores_pkey" in nodes, nodes
-    assert not any(n.startswith(("Seq Scan", "Hash")) for n in nodes), nodes
 
 
 async def test_closing_while_reconnecting_fails_the_waiting_reads_cleanly(

@@ -2,8 +2,11 @@
 
 A page that sorts instead reads (and on PostgreSQL decompresses) every row of the tenant before
 returning 100 of them: 10× slower at 1,000 scores a tenant. The order and the index are declared
-in different places (``schema/security.py``, ``storage/tables.py``), so a change to one can
+in different places (``schema/security.py``, ``storage/sql/tables.py``), so a change to one can
 silently cost the other its plan.
+
+Reads by id on PostgreSQL probe the primary key once per key, however many keys a statement
+carries (``storage/postgres/reads/__init__.py``), with each reader.
 """
 
 from __future__ import annotations
@@ -15,22 +18,38 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+import orjson
 import pytest
 
 from graphsec.odata.query import ListQuery, OrderKey
 from graphsec.sample import Generator
-from graphsec.schema.security import ENTITY_SETS
+from graphsec.schema.security import (
+    ENTITY_SETS,
+    SECURE_SCORE,
+    SECURE_SCORE_CONTROL_PROFILES,
+    SECURE_SCORES,
+    USER_SECURITY_PROFILES,
+)
+from graphsec.schema.types import EntitySet
+from graphsec.schema.values import check_body, complete
 from graphsec.storage.bulk import open_bulk
 from graphsec.storage.postgres import PostgresStore
 from graphsec.storage.sqlite import SQLiteStore
+from tests.conftest import TABLES, _pg, score
 from tests.support.plans import plan_nodes
 from tests.support.stores import store_for
 
 ORDERED = [es for es in ENTITY_SETS if es.default_order != (("id", False),)]
+TENANT_A = "11111111-1111-1111-1111-111111111111"
+
+
+def named(name: str) -> EntitySet:
+    return next(e for e in ENTITY_SETS if e.name == name)
 
 
 def default_order(name: str) -> tuple[OrderKey, ...]:
-    es = next(e for e in ENTITY_SETS if e.name == name)
+    es = named(name)
     return tuple(OrderKey((path,), desc) for path, desc in es.default_order)
 
 
@@ -55,15 +74,16 @@ def seeded(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
         asyncio.run(store.close())
         url = f"sqlite:///{store.path}"
     else:
+        assert isinstance(store, PostgresStore)
         url = store.url
     gen = Generator(4, 600, 20, 150, 3, date(2026, 11, 1))
     gen.set_averages(gen.partial_sums(0, 4))
-    writer = open_bulk(url)
+    writer = open_bulk(url, ENTITY_SETS)
     try:
         for t in gen.tenants:
-            writer.write("secureScores", list(gen.secure_scores(t)))
-            writer.write("secureScoreControlProfiles", list(gen.control_profiles(t)))
-            writer.write("userSecurityProfiles", list(gen.user_profiles(t)))
+            writer.write(SECURE_SCORES, list(gen.secure_scores(t)))
+            writer.write(SECURE_SCORE_CONTROL_PROFILES, list(gen.control_profiles(t)))
+            writer.write(USER_SECURITY_PROFILES, list(gen.user_profiles(t)))
         writer.analyze()
     finally:
         writer.close()
@@ -78,7 +98,7 @@ async def test_default_order_pages_read_the_index_without_sorting(seeded: Any, e
         order = default_order(entity_set)
         size = 10 if entity_set == "secureScoreControlProfiles" else 100  # 20 controls a tenant
         first = ListQuery(order=order, limit=size)
-        page = await store.list(tenant, entity_set, first)
+        page = await store.list(tenant, named(entity_set), first)
         assert page.next_after is not None, "the data must span several pages"
         later = ListQuery(order=order, limit=size, after=page.next_after)
         # a later page is a UNION ALL of index ranges, each limited to the page size; only
@@ -105,3 +125,33 @@ def test_sqlite_plan_check_notices_a_sort(tmp_path: Path) -> None:
     conn.execute("CREATE INDEX t_a ON t (a)")
     lines = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN SELECT * FROM t ORDER BY a DESC, b")]
     assert any("TEMP B-TREE" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("plan_mode", ["force_generic_plan", "force_custom_plan"])
+async def test_each_key_read_by_id_is_a_primary_key_probe_however_many_keys(
+        postgres_url: str, pg_reads: str, plan_mode: str) -> None:
+    """64 keys on a small table: as a join, the planner chose a hash join over a sequential
+    scan of the whole table; the form of the statement each reader runs leaves it only the
+    index, whether PostgreSQL plans it for its parameter or once for any."""
+    await _pg([f"TRUNCATE {', '.join(TABLES)}"], postgres_url)
+    store = PostgresStore(postgres_url, ENTITY_SETS, pool_size=1, reads=pg_reads)
+    await store.open()
+    try:
+        for i in range(10):
+            doc = complete(SECURE_SCORE, check_body(SECURE_SCORE, score(id=f"s{i}"), "create"))
+            await store.create(TENANT_A, SECURE_SCORES, doc)
+        reads: Any = store._reads
+        sql: str = reads._sql[SECURE_SCORES.name]
+    finally:
+        await store.close()
+    keys = orjson.dumps([[TENANT_A, f"s{i % 10}", None] for i in range(64)]).decode()
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        await conn.execute(f"SET plan_cache_mode = {plan_mode}")
+        await conn.execute(f"PREPARE probe(jsonb) AS {sql}")
+        raw = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE probe('{keys}')")
+    finally:
+        await conn.close()
+    nodes = plan_nodes(raw)
+    assert "Index Scan secure_scores_pkey" in nodes, nodes
+    assert not any(n.startswith(("Seq Scan", "Hash")) for n in nodes), nodes

@@ -9,10 +9,11 @@ Counted on the client's side, statement by statement (``pg_statements``:
 from __future__ import annotations
 
 from graphsec.odata.query import ListQuery, OrderKey
-from graphsec.schema.security import SECURE_SCORE
+from graphsec.schema.security import ENTITY_SETS, SECURE_SCORE, SECURE_SCORES
 from graphsec.schema.values import check_body, complete
 from graphsec.storage.postgres import PostgresStore
-from tests.conftest import TABLES, _pg, score
+from tests.conftest import score
+from tests.support.postgres import empty
 from tests.support.statements import StatementCounter
 
 TENANT = "11111111-1111-1111-1111-111111111111"
@@ -20,29 +21,29 @@ ROUNDS = 20
 ORDER = (OrderKey(("createdDateTime",), True), OrderKey(("id",), True))
 
 
-async def test_reads_take_one_round_trip_each(postgres_url: str, wire_reads: bool,
+async def test_reads_take_one_round_trip_each(postgres_url: str, pg_reads: str,
                                               pg_statements: StatementCounter) -> None:
-    await _pg([f"TRUNCATE {', '.join(TABLES)}"], postgres_url)
-    store = PostgresStore(postgres_url, pool_size=2, wire_reads=wire_reads)
+    await empty(postgres_url)
+    store = PostgresStore(postgres_url, ENTITY_SETS, pool_size=2, reads=pg_reads)
     await store.open()
     try:
         for i in range(3):
             doc = complete(SECURE_SCORE, check_body(SECURE_SCORE, score(id=f"r{i}"), "create"))
-            await store.create(TENANT, "secureScores", doc)
+            await store.create(TENANT, SECURE_SCORES, doc)
         # the first page fetches the documents it does not hold yet, by design a second
         # statement; from then on a page is one statement with its count
-        await store.list(TENANT, "secureScores", ListQuery(order=ORDER, limit=2, count=True))
+        await store.list(TENANT, SECURE_SCORES, ListQuery(order=ORDER, limit=2, count=True))
 
         sent = []
         for i in range(ROUNDS):
-            got, n_get = await pg_statements.of(store.get(TENANT, "secureScores", f"r{i % 3}"))
+            got, n_get = await pg_statements.of(store.get(TENANT, SECURE_SCORES, f"r{i % 3}"))
             assert got is not None
             page, n_page = await pg_statements.of(store.list(
-                TENANT, "secureScores", ListQuery(order=ORDER, limit=2, count=True)))
+                TENANT, SECURE_SCORES, ListQuery(order=ORDER, limit=2, count=True)))
             assert page.count == 3
             assert len(page.docs) == 2
             total, n_count = await pg_statements.of(
-                store.count(TENANT, "secureScores", ListQuery(order=ORDER, limit=1)))
+                store.count(TENANT, SECURE_SCORES, ListQuery(order=ORDER, limit=1)))
             assert total == 3
             sent.append((n_get, n_page, n_count))
     finally:

@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from graphsec.schema.security import ENTITY_SETS
 from graphsec.storage import migrate
 from graphsec.storage.sqlite import SQLiteStore
 
@@ -24,7 +25,7 @@ ROUNDS = 20
 def _open(path: Path, barrier: Any, results: Any) -> None:
     barrier.wait()
     try:
-        store = SQLiteStore(path)
+        store = SQLiteStore(path, ENTITY_SETS)
         store.open_sync()
         store.conn.execute("SELECT count(*) FROM secure_scores").fetchone()
         store.conn.close()

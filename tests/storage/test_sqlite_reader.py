@@ -1,4 +1,4 @@
-"""SQLite primary-key reads through libsqlite3 directly (``storage/sqlite_reader.py``): the same
+"""SQLite primary-key reads through libsqlite3 directly (``storage/sqlite/reader.py``): the same
 bytes as the stdlib path, every committed write visible, and the stdlib fallback intact."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import pytest
 
 from graphsec.app import create_store
 from graphsec.config import Settings, SettingsError
-from graphsec.schema.security import SECURE_SCORE
+from graphsec.schema.security import ENTITY_SETS, SECURE_SCORE, SECURE_SCORES
 from graphsec.schema.values import check_body, complete
 from graphsec.storage.sqlite import SQLiteStore
-from graphsec.storage.sqlite_reader import open_reader
+from graphsec.storage.sqlite.reader import open_reader
 from tests.conftest import score
 
 TENANT = "11111111-1111-1111-1111-111111111111"
@@ -26,7 +26,7 @@ def doc(**values: object) -> dict[str, object]:
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "store.db")
+    s = SQLiteStore(tmp_path / "store.db", ENTITY_SETS)
     await s.open()
     yield s
     await s.close()
@@ -46,39 +46,39 @@ async def test_the_reader_is_in_use_here(store: SQLiteStore) -> None:
 async def test_reads_the_same_bytes_as_sqlite3(store: SQLiteStore) -> None:
     ids = ["plain", "ünïcödé-ид", "with'quote", "a/b%2Fc", "x" * 300]
     for i, entity_id in enumerate(ids):
-        await store.create(TENANT, "secureScores", doc(id=entity_id, currentScore=float(i)))
+        await store.create(TENANT, SECURE_SCORES, doc(id=entity_id, currentScore=float(i)))
     for entity_id in ids:
-        got = await store.get(TENANT, "secureScores", entity_id)
+        got = await store.get(TENANT, SECURE_SCORES, entity_id)
         assert got is not None
         assert got == stdlib_get(store, entity_id)
-    assert await store.get(TENANT, "secureScores", "missing") is None
-    assert await store.get("22222222-2222-2222-2222-222222222222", "secureScores", "plain") is None
+    assert await store.get(TENANT, SECURE_SCORES, "missing") is None
+    assert await store.get("22222222-2222-2222-2222-222222222222", SECURE_SCORES, "plain") is None
 
 
 async def test_sees_every_committed_write_at_once(store: SQLiteStore, tmp_path: Path) -> None:
-    await store.create(TENANT, "secureScores", doc(id="s1", currentScore=1.0))
-    assert b'"currentScore":1.0' in (await store.get(TENANT, "secureScores", "s1") or b"")
-    await store.update(TENANT, "secureScores", "s1", lambda d: {**d, "currentScore": 2.0})
-    assert b'"currentScore":2.0' in (await store.get(TENANT, "secureScores", "s1") or b"")
+    await store.create(TENANT, SECURE_SCORES, doc(id="s1", currentScore=1.0))
+    assert b'"currentScore":1.0' in (await store.get(TENANT, SECURE_SCORES, "s1") or b"")
+    await store.update(TENANT, SECURE_SCORES, "s1", lambda d: {**d, "currentScore": 2.0})
+    assert b'"currentScore":2.0' in (await store.get(TENANT, SECURE_SCORES, "s1") or b"")
     # a write by another connection (another worker) is seen by the next read
     other = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
     other.execute("UPDATE secure_scores SET doc = json_set(doc, '$.currentScore', 3.0) "
                   "WHERE id = 's1'")
     other.close()
-    assert b'"currentScore":3.0' in (await store.get(TENANT, "secureScores", "s1") or b"")
-    assert await store.delete(TENANT, "secureScores", "s1")
-    assert await store.get(TENANT, "secureScores", "s1") is None
+    assert b'"currentScore":3.0' in (await store.get(TENANT, SECURE_SCORES, "s1") or b"")
+    assert await store.delete(TENANT, SECURE_SCORES, "s1")
+    assert await store.get(TENANT, SECURE_SCORES, "s1") is None
 
 
 async def test_falls_back_to_sqlite3_when_switched_off(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRAPHSEC_SQLITE_POINT_READER", "0")
-    s = SQLiteStore(tmp_path / "store.db")
+    s = SQLiteStore(tmp_path / "store.db", ENTITY_SETS)
     await s.open()
     try:
         assert s._reader is None
-        await s.create(TENANT, "secureScores", doc(id="s1"))
-        got = await s.get(TENANT, "secureScores", "s1")
+        await s.create(TENANT, SECURE_SCORES, doc(id="s1"))
+        got = await s.get(TENANT, SECURE_SCORES, "s1")
         assert got is not None
         assert got == stdlib_get(s, "s1")
     finally:
@@ -90,7 +90,7 @@ def test_a_missing_file_gives_no_reader(tmp_path: Path) -> None:
 
 
 async def test_both_connections_keep_the_configured_page_cache(tmp_path: Path) -> None:
-    s = SQLiteStore(tmp_path / "store.db", cache_kib=3 * 1024)
+    s = SQLiteStore(tmp_path / "store.db", ENTITY_SETS, cache_kib=3 * 1024)
     await s.open()
     try:
         assert s.conn.execute("PRAGMA cache_size").fetchone()[0] == -3 * 1024

@@ -16,14 +16,14 @@ import pytest
 from graphsec.errors import GatewayTimeout
 from graphsec.odata.filter import parse_filter
 from graphsec.odata.query import ListQuery, OrderKey
-from graphsec.schema.security import SECURE_SCORE
+from graphsec.schema.security import ENTITY_SETS, SECURE_SCORE, SECURE_SCORES
 from graphsec.storage.base import Store
-from tests.conftest import TABLES, _pg
 from tests.support.activity import active_lambda_statements
+from tests.support.postgres import empty
 
 TENANT = "1d5a1bd0-0000-4000-8000-000000000001"
 OTHER = "2e6b2ce1-0000-4000-8000-000000000002"
-SCORES = "secureScores"
+SCORES = SECURE_SCORES
 # Two lambdas deep (the most the filter language allows), correlated so that neither backend
 # can evaluate the inner one once per row: every pair of items of every score is compared.
 EXPENSIVE = "controlScores/any(a: controlScores/any(b: b/score eq a/score sub 1000))"
@@ -50,7 +50,7 @@ def database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> st
     if backend == "sqlite":
         return str(tmp_path / "store.db")
     url: str = request.getfixturevalue("postgres_url")
-    asyncio.run(_pg([f"TRUNCATE {', '.join(TABLES)}"], url))
+    asyncio.run(empty(url))
     return url
 
 
@@ -65,11 +65,11 @@ async def make_store(backend: str, database: str) -> AsyncIterator[StoreFactory]
         if backend == "sqlite":
             from graphsec.storage.sqlite import SQLiteStore
 
-            store = SQLiteStore(Path(database), statement_timeout_ms=timeout_ms, **options)
+            store = SQLiteStore(Path(database), ENTITY_SETS, statement_timeout_ms=timeout_ms, **options)
         else:
             from graphsec.storage.postgres import PostgresStore
 
-            store = PostgresStore(database, pool_size=4, statement_timeout_ms=timeout_ms)
+            store = PostgresStore(database, ENTITY_SETS, pool_size=4, statement_timeout_ms=timeout_ms)
         await store.open()
         opened.append(store)
         for i in range(scores):

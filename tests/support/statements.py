@@ -1,28 +1,43 @@
 """Count the statements a PostgreSQL store sends, from the client's side: exact, no sleeps.
 
-Two counters together see every statement: asyncpg's own query log
-(``Connection.add_query_logger``) on every connection opened while counting, which covers the
-pool's connections and the set-up query of each (``pgpool.ConnectionPool.open_dedicated``),
-and, for the connection whose transport the wire reader takes over (``storage/pgwire.py``),
-where asyncpg sees nothing any more, the wire reader's own count of the statements it sent.
+Three counters together see every statement:
+
+- asyncpg's own query log (``Connection.add_query_logger``) on every connection opened while
+  counting: the pool's connections and the set-up query of each
+  (``graphsec.storage.postgres.pool.ConnectionPool.open_dedicated``);
+- the executions of prepared statements (``Connection.prepare`` then ``fetch``, ``fetchrow``,
+  ``fetchval``, ``fetchmany``, ``executemany``), which asyncpg does not log: one statement each,
+  the way the prepared-statement reader (``storage/postgres/reads/``) reads by id;
+- for the connection whose transport the wire reader takes over
+  (``storage/postgres/reads/wire.py``), where asyncpg sees nothing any more, the wire reader's
+  own count of the statements it sent.
+
+Preparing a statement runs nothing (asyncpg prepares the statements of ``Connection.fetch`` too,
+and logs them once, when they run), so it is not counted.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
 import pytest
+from asyncpg.prepared_stmt import PreparedStatement
 
-from graphsec.storage.pgwire import WireReads
+from graphsec.storage.postgres.reads.wire import WireReads
 
 T = TypeVar("T")
 
+RUNS = ("fetch", "fetchrow", "fetchval", "fetchmany", "executemany")
+"""The methods of asyncpg's ``PreparedStatement`` that run it (``explain`` runs an ``EXPLAIN``
+through the connection, which the query log sees)."""
+
 
 class StatementCounter:
-    """The statements sent on connections opened since counting began."""
+    """The statements sent since counting began (asyncpg's log: on the connections opened
+    since then)."""
 
     def __init__(self) -> None:
         self.queries: list[str] = []
@@ -46,10 +61,24 @@ class StatementCounter:
         return result, await self.total() - before
 
 
+def _logged(counter: StatementCounter, run: Callable[..., Awaitable[Any]]) -> Any:
+    """``run`` (a method of ``PreparedStatement``) that adds its statement to ``counter``'s log
+    once it has run, as asyncpg's query log does for the connection's own methods."""
+
+    async def logged(statement: PreparedStatement, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await run(statement, *args, **kwargs)
+        finally:
+            counter.queries.append(statement.get_query())
+
+    return logged
+
+
 def count_statements(monkeypatch: pytest.MonkeyPatch) -> StatementCounter:
     """Start counting: every ``asyncpg.connect`` from now on (the store's pool calls it at
-    each use, so the patch reaches it) gets the counter as a query logger, and every wire
-    reader created is remembered. ``monkeypatch`` undoes both at the end of the test."""
+    each use, so the patch reaches it) gets the counter as a query logger, every run of a
+    prepared statement is logged, and every wire reader created is remembered.
+    ``monkeypatch`` undoes all three at the end of the test."""
     counter = StatementCounter()
     connect = asyncpg.connect
 
@@ -65,5 +94,7 @@ def count_statements(monkeypatch: pytest.MonkeyPatch) -> StatementCounter:
         counter.wire_readers.append(self)
 
     monkeypatch.setattr(asyncpg, "connect", logged_connect)
+    for name in RUNS:
+        monkeypatch.setattr(PreparedStatement, name, _logged(counter, getattr(PreparedStatement, name)))
     monkeypatch.setattr(WireReads, "__init__", remembered_init)
     return counter

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from graphsec.schema.security import ENTITY_SETS
 from graphsec.storage.base import Store
 
 
@@ -15,12 +16,12 @@ def store_for(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> S
     if backend == "sqlite":
         from graphsec.storage.sqlite import SQLiteStore
 
-        return SQLiteStore(tmp_path / "store.db")
+        return SQLiteStore(tmp_path / "store.db", ENTITY_SETS)
     import asyncio
 
     from graphsec.storage.postgres import PostgresStore
-    from tests.conftest import TABLES, _pg
+    from tests.support.postgres import empty
 
     url: str = request.getfixturevalue("postgres_url")
-    asyncio.run(_pg([f"TRUNCATE {', '.join(TABLES)}"], url))
-    return PostgresStore(url, pool_size=4)
+    asyncio.run(empty(url))
+    return PostgresStore(url, ENTITY_SETS, pool_size=4)

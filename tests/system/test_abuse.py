@@ -50,8 +50,14 @@ class Target:
         return {"Authorization": f"Bearer {self.tokens[tenant]}"}
 
     def send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """A request whose answer must never be a server error."""
-        r = self.http.request(method, url, **kwargs)
+        """A request whose answer must never be a server error. A request with a body goes on
+        a connection of its own: refused before its body was read (413, 408), it leaves that
+        connection closed, and the shared client's next request must not meet it."""
+        if method == "GET":
+            r = self.http.request(method, url, **kwargs)
+        else:
+            with httpx.Client(base_url=self.origin, timeout=60.0) as fresh:
+                r = fresh.request(method, url, **kwargs)
         assert r.status_code < 500, f"{method} {url} → {r.status_code}: {r.text[:500]}"
         if r.status_code >= 400 and r.headers.get("content-type", "").startswith(
                 "application/json"):

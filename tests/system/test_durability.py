@@ -11,6 +11,7 @@ import asyncio
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -73,7 +74,7 @@ def test_sigkill_mid_storm_keeps_every_acknowledged_write(database_url: str,
     try:
         with httpx.Client(base_url=base, timeout=30,
                           headers={"Authorization": f"Bearer {token}"}) as http:
-            stored: dict[str, dict[str, object]] = {}
+            stored: dict[str, dict[str, Any]] = {}
             link: str | None = f"{SCORES}?$top=500"
             while link:
                 page = http.get(link)
@@ -93,6 +94,6 @@ def test_sigkill_mid_storm_keeps_every_acknowledged_write(database_url: str,
         expected = body(i)
         assert entity["currentScore"] in (float(i), -float(i))
         assert entity["enabledServices"] == expected["enabledServices"]
-        assert [c["controlName"] for c in entity["controlScores"]] == [  # type: ignore[union-attr]
+        assert [c["controlName"] for c in entity["controlScores"]] == [
             f"c{i}-{k}" for k in range(5)]
         assert entity["maxScore"] == float(i) * 2

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from typing import Any
 
 from graphsec.wire import Response
 
-Receive = Callable[[], Awaitable[dict[str, Any]]]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 
 async def unless_client_leaves(receive: Receive,
@@ -16,7 +16,8 @@ async def unless_client_leaves(receive: Receive,
     """``work``, cancelled if the client disconnects first, so that a long list or count stops
     and its database statement with it. granian does not cancel a request's task when the
     client goes; it answers ``http.disconnect`` to ``receive()``, which is watched here. Lists
-    and counts only: a GET by id is too short to be worth the watching task."""
+    and counts that may scan only (``QueryOptions.may_scan``): a GET by id or a default page is
+    too short to be worth the watching task (a task and a second ``receive()`` a request)."""
     task = asyncio.current_task()
     assert task is not None
     gone = False

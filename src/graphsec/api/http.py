@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
@@ -32,9 +32,11 @@ from graphsec.wire import GRAPH_JSON, Response, error_response, json_response
 
 log = logging.getLogger("graphsec")
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+# the ASGI types as the specification (and httpx's ASGI transport) has them
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
 _OPTIONS_CONTEXT: dict[str, Context] = {
     "collection": "collection", "item": "entity", "count": "count", "ref": "entity",
@@ -78,7 +80,7 @@ class Request:
         receive = self.receive
         deadline = asyncio.get_running_loop().time() + seconds
 
-        async def receive_by_deadline() -> dict[str, Any]:
+        async def receive_by_deadline() -> Message:
             try:
                 async with asyncio.timeout_at(deadline):
                     return await receive()
@@ -267,6 +269,8 @@ class GraphApp:
                 return await r.delete(call, target.key)
             return await r.update(call, target.key, await request.json_body(self.max_body_bytes))
         if method == "GET":
+            if not call.options.may_scan:  # one index range: over before a client could leave
+                return await r.list(call)
             return await unless_client_leaves(request.receive, r.list(call))
         body = await request.json_body(self.max_body_bytes)
         if method == "PATCH":

@@ -23,8 +23,8 @@ Open types. Undeclared (dynamic) properties of the *open complex types* (``contr
 string, number, Boolean or null literal (``eq ne gt ge lt le``, ``in``, and
 ``startswith/endswith/contains`` with a string), and it matches only when its JSON value has the
 literal's type (so ``c/count eq 4`` does not match ``"count": "4"``). The entity types are open
-too, but graphsec refuses unknown top-level properties on create (contract decision 1), so an
-unknown top-level name is an error that names it rather than a filter that never matches.
+too, but graphsec refuses unknown top-level properties on create (``schema.values.check_body``),
+so an unknown top-level name is an error that names it rather than a filter that never matches.
 
 Literals: null, true/false, integers (Int64 range), decimals (finite), 'strings' ('' escapes a
 quote), Guids, DateTimeOffsets with an offset (at most 7 fractional digits), and enum members

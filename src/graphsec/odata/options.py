@@ -46,6 +46,13 @@ class QueryOptions:
     filter: Any = None
     skiptoken: str | None = None
 
+    @property
+    def may_scan(self) -> bool:
+        """Whether a list with these options may read more than one index range of ``$top``
+        rows: a ``$filter``, an ``$orderby``, a ``$skip`` or a ``$count``."""
+        return (self.filter is not None or self.orderby is not None or self.skip > 0
+                or self.count)
+
 
 def split_query(query_string: str, version: str) -> dict[str, str]:
     """Canonical option name → value. Custom (non-``$``) parameters are dropped except on beta,

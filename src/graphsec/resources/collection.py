@@ -1,8 +1,9 @@
 """Generic behaviour of an entity set: create, read, list, count, update, delete.
 
 Nothing here is written per entity set; what is truly an entity set's own comes from its schema
-declaration (and, where an entity needs it, a small hook). The tenant of every operation is the
-caller's, taken from the verified token; it is passed to the store on every call.
+declaration, rules included (``create_rule``/``update_rule``, ``graphsec.schema.rules``). The
+tenant of every operation is the caller's, taken from the verified token; it is passed to the
+store on every call, with the entity set's declaration.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from graphsec.errors import (
 from graphsec.odata.options import QueryOptions
 from graphsec.odata.query import ListQuery, OrderKey, default_order, total_order
 from graphsec.odata.skiptoken import SkipTokens, fingerprint
-from graphsec.resources.rules import CREATE_RULES, UPDATE_RULES
 from graphsec.schema.limits import DocumentTooLarge, Limits
-from graphsec.schema.types import EntitySet
+from graphsec.schema.rules import RuleViolation
+from graphsec.schema.types import Derive, EntitySet
 from graphsec.schema.values import (
     Mode,
     ValidationError,
@@ -77,6 +78,11 @@ def invalid_body(exc: ValidationError) -> BadRequest:
     )
 
 
+def refused(exc: RuleViolation) -> BadRequest:
+    details = [ErrorDetail("invalidValue", str(exc), exc.target)] if exc.target else []
+    return BadRequest(str(exc), details=details)
+
+
 def too_large(exc: DocumentTooLarge) -> RequestEntityTooLarge:
     details = [ErrorDetail("invalidValue", str(exc), exc.target)] if exc.target else []
     return RequestEntityTooLarge(str(exc), details=details)
@@ -94,7 +100,7 @@ class EntitySetResource:
 
     async def get(self, call: Call, entity_id: str) -> Response:
         call.principal.require(READ)
-        doc = await self.store.get(call.tenant, call.entity_set.name, entity_id)
+        doc = await self.store.get(call.tenant, call.entity_set, entity_id)
         if doc is None:
             raise self._not_found(call, entity_id)
         return json_response(200, entity_body(call.context("/$entity"), self._project(call, doc)))
@@ -111,7 +117,7 @@ class EntitySetResource:
         limit = opts.top or call.entity_set.default_page_size
         query = ListQuery(order=order, limit=limit, skip=0 if after else opts.skip,
                           after=after, filter=opts.filter, count=opts.count)
-        page = await self.store.list(call.tenant, call.entity_set.name, query)
+        page = await self.store.list(call.tenant, call.entity_set, query)
         next_link = None
         if page.next_after is not None:
             next_link = self._next_link(call, self.skiptokens.encode(qfp, page.next_after))
@@ -122,7 +128,7 @@ class EntitySetResource:
         call.principal.require(READ)
         order = (OrderKey(("id",)),)
         query = ListQuery(order=order, limit=1, filter=call.options.filter)
-        return text(200, str(await self.store.count(call.tenant, call.entity_set.name, query)))
+        return text(200, str(await self.store.count(call.tenant, call.entity_set, query)))
 
     def _order(self, call: Call) -> tuple[OrderKey, ...]:
         keys = call.options.orderby
@@ -155,8 +161,11 @@ class EntitySetResource:
         call.principal.require(WRITE)
         entity = call.entity_set.entity_type
         doc = self._check(call, body, "create")
-        if (rule := CREATE_RULES.get(call.entity_set.name)) is not None:
-            rule(doc, self.limits)
+        if (rule := call.entity_set.create_rule) is not None:
+            try:
+                rule(doc, self.limits)
+            except RuleViolation as exc:
+                raise refused(exc) from None
         if doc.get("id") is None:
             doc["id"] = str(uuid.uuid4())
         self._check_id(doc["id"])
@@ -167,7 +176,7 @@ class EntitySetResource:
         for stamp in call.entity_set.created_stamps:
             if doc.get(stamp) is None:
                 doc[stamp] = now
-        stored = await self.store.create(call.tenant, call.entity_set.name, complete(entity, doc),
+        stored = await self.store.create(call.tenant, call.entity_set, complete(entity, doc),
                                          self._admit)
         return json_response(201, entity_body(call.context("/$entity"), stored),
                              {"Location": call.item_url(doc["id"])})
@@ -193,8 +202,7 @@ class EntitySetResource:
 
         for stamp in call.entity_set.modified_stamps:
             patch[stamp] = now_datetime()
-        rule = UPDATE_RULES.get(call.entity_set.name)
-        derive = rule(call.principal, patch, self.limits) if rule else None
+        derive = self._derive(call, patch)
 
         def change(stored: dict[str, Any]) -> Changed:
             # the stored document is complete already: only what the client sent needs
@@ -202,7 +210,7 @@ class EntitySetResource:
             new = complete(entity, merge(entity, stored, patch), only=set(patch))
             return Changed(new, derive(new) if derive is not None else ())
 
-        doc = await self.store.update(call.tenant, call.entity_set.name, entity_id, change,
+        doc = await self.store.update(call.tenant, call.entity_set, entity_id, change,
                                       self._admit)
         if doc is None:
             raise self._not_found(call, entity_id)
@@ -229,7 +237,7 @@ class EntitySetResource:
 
     async def delete(self, call: Call, entity_id: str) -> Response:
         call.principal.require(WRITE)
-        if not await self.store.delete(call.tenant, call.entity_set.name, entity_id):
+        if not await self.store.delete(call.tenant, call.entity_set, entity_id):
             raise self._not_found(call, entity_id)
         return empty(204)
 
@@ -242,6 +250,17 @@ class EntitySetResource:
             raise invalid_body(exc) from None
         except DocumentTooLarge as exc:
             raise too_large(exc) from None
+
+    def _derive(self, call: Call, patch: dict[str, Any]) -> Derive | None:
+        """What the entity set's own update rule derives from ``patch`` (400 when it refuses
+        the body); None for a set without one."""
+        rule = call.entity_set.update_rule
+        if rule is None:
+            return None
+        try:
+            return rule(patch, call.principal.identity, self.limits)
+        except RuleViolation as exc:
+            raise refused(exc) from None
 
     def _admit(self, data: bytes) -> None:
         """The store calls this with the encoded, complete document just before writing it:

@@ -1,4 +1,4 @@
-"""The security entity sets, declared from the published metadata (see graph-contract.md §1).
+"""The security entity sets, declared from Graph's published ``$metadata`` (CSDL).
 
 The CSDL is identical in ``/v1.0`` and ``/beta`` for secureScore; the beta-only extras that the
 docs show (``deviceScore``, ``seatSizeRange*``, ``total``, ``count`` ...) are dynamic properties of
@@ -7,6 +7,7 @@ the open complex types and are stored as sent.
 
 from __future__ import annotations
 
+from graphsec.schema.rules import ControlStateUpdate, HistoryLimit
 from graphsec.schema.types import (
     BOOLEAN,
     DATETIME,
@@ -153,6 +154,9 @@ SECURE_SCORE_CONTROL_PROFILES = EntitySet(
     default_order=(("rank", False), ("id", False)),
     default_page_size=250,
     modified_stamps=("lastModifiedDateTime",),
+    create_rule=HistoryLimit("controlStateUpdates"),
+    update_rule=ControlStateUpdate("controlStateUpdates", SECURE_SCORE_CONTROL_STATE_UPDATE,
+                                   CONTROL_STATES),
 )
 
 ACCOUNT_STATUS = EnumType(

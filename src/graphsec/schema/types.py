@@ -1,15 +1,21 @@
 """The Graph contract's type system as plain data.
 
 Every entity set graphsec serves is described by these classes; validation, storage columns,
-query compilation and rendering are all driven from the description, never written per entity.
-This module imports nothing of graphsec's.
+query compilation and rendering are all driven from the description, never written per entity;
+what an entity set truly does on its own (a rule on create or update) is named by its
+declaration too. This module imports nothing of graphsec's (the limits a rule is given are
+only named, for type checkers).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from graphsec.schema.limits import Limits
 
 PrimitiveName = Literal[
     "Edm.String",
@@ -96,7 +102,7 @@ class EntityType:
 
     ``patch_extras`` names dynamic properties that a PATCH of this open entity may carry beside
     the declared ones (the control-profile state fields); any other unknown top-level property
-    is refused so that typos are caught (graphsec's decision 1).
+    is refused so that typos are caught (where Graph would store it as a dynamic property).
     """
 
     name: str
@@ -127,6 +133,27 @@ class EntityType:
 SortKey = tuple[str, bool]
 """A default sort key: (property name, descending)."""
 
+Derive = Callable[[dict[str, Any]], tuple[dict[str, Any], ...]]
+"""Sets what an update derives on the new document (the stored one with the client's changes
+merged in, complete), in place, and returns the entries it pushed out of the document's bounded
+history, oldest first, for the store to append to the history table. What it sets comes
+complete: the update does not walk it again."""
+
+
+class UpdateRule(Protocol):
+    """An entity set's own check of a validated PATCH body (which it may consume), given the
+    caller's display identity and the limits; returns what the update derives from it, if
+    anything. Refuses the body by raising ``graphsec.schema.rules.RuleViolation``."""
+
+    def __call__(self, patch: dict[str, Any], caller: str, limits: Limits) -> Derive | None: ...
+
+
+class CreateRule(Protocol):
+    """An entity set's own check of a validated POST body beyond its schema; refuses the body
+    by raising ``graphsec.schema.rules.RuleViolation``."""
+
+    def __call__(self, doc: dict[str, Any], limits: Limits) -> None: ...
+
 
 @dataclass(frozen=True)
 class EntitySet:
@@ -136,6 +163,8 @@ class EntitySet:
     entity (the secureScore seed page) or 204 (Graph's documented rule elsewhere).
     ``collection_patch``: whether ``PATCH /security/<set>`` with an ``id`` in the body is accepted
     (the secureScore seed page's form).
+    ``create_rule``/``update_rule``: the set's own behaviour beyond its schema, if any
+    (``graphsec.schema.rules``).
     """
 
     name: str
@@ -150,6 +179,8 @@ class EntitySet:
     """DateTimeOffset properties set to now on create when the body leaves them out."""
     modified_stamps: tuple[str, ...] = ()
     """DateTimeOffset properties set to now by every PATCH."""
+    create_rule: CreateRule | None = None
+    update_rule: UpdateRule | None = None
 
     @property
     def type_name(self) -> str:

@@ -264,12 +264,13 @@ def check_body(entity: EntityType, body: Any, mode: Mode,
                limits: Limits = _DEFAULT_LIMITS) -> dict[str, Any]:
     """Check a create or PATCH body against ``entity``; return the normalized properties sent.
 
-    Unknown top-level properties are refused (graphsec's decision 1), except the PATCH-only
-    dynamic properties the entity declares in ``patch_extras``. Instance annotations other than
-    ``@odata.type`` are ignored. Raises :class:`ValidationError` naming every problem, among
-    them arrays and objects beyond ``limits`` (too many entries, too deep); raises
-    :class:`DocumentTooLarge` as soon as what was sent is known to make the stored entity
-    larger than ``limits.max_document_bytes`` (the store's write measures it exactly).
+    Unknown top-level properties are refused so that typos are caught (Graph would keep them as
+    dynamic properties of the open entity), except the PATCH-only dynamic properties the entity
+    declares in ``patch_extras``. Instance annotations other than ``@odata.type`` are ignored.
+    Raises :class:`ValidationError` naming every problem, among them arrays and objects beyond
+    ``limits`` (too many entries, too deep); raises :class:`DocumentTooLarge` as soon as what was
+    sent is known to make the stored entity larger than ``limits.max_document_bytes`` (the
+    store's write measures it exactly).
     """
     checker = _Checker(limits)
     if not isinstance(body, dict):

@@ -1,6 +1,8 @@
 """The store interface: the only code that runs SQL implements it.
 
-The tenant is the first argument of every method, so no caller can reach another tenant's rows.
+The tenant is the first argument of every method, so no caller can reach another tenant's rows;
+the entity set is the second, as declared in the catalogue the store was built for (a store is
+handed the catalogue, ``graphsec.schema.security.ENTITY_SETS``, when it is made).
 Documents travel as canonical JSON bytes, ready to be spliced into responses.
 """
 
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from graphsec.odata.query import ListQuery
+from graphsec.schema.types import EntitySet
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,25 +62,25 @@ class Store(Protocol):
     async def close(self) -> None:
         """Release connections."""
 
-    async def create(self, tenant: str, entity_set: str, doc: dict[str, Any],
+    async def create(self, tenant: str, entity_set: EntitySet, doc: dict[str, Any],
                      admit: Admit | None = None) -> bytes:
         """Insert a complete document (once ``admit`` accepts its bytes);
         :class:`graphsec.errors.Conflict` if the id exists."""
 
-    async def get(self, tenant: str, entity_set: str, entity_id: str) -> bytes | None:
+    async def get(self, tenant: str, entity_set: EntitySet, entity_id: str) -> bytes | None:
         """The stored document, or None."""
 
-    async def update(self, tenant: str, entity_set: str, entity_id: str, change: Change,
+    async def update(self, tenant: str, entity_set: EntitySet, entity_id: str, change: Change,
                      admit: Admit | None = None) -> bytes | None:
         """Apply ``change`` to the stored document atomically (once ``admit`` accepts the new
         bytes), appending the history entries it pushed out; None when there is no such
         entity."""
 
-    async def delete(self, tenant: str, entity_set: str, entity_id: str) -> bool:
+    async def delete(self, tenant: str, entity_set: EntitySet, entity_id: str) -> bool:
         """Remove an entity and its history; False when there was none."""
 
-    async def list(self, tenant: str, entity_set: str, query: ListQuery) -> Page:
+    async def list(self, tenant: str, entity_set: EntitySet, query: ListQuery) -> Page:
         """One page in the query's order, plus the filtered count when asked for."""
 
-    async def count(self, tenant: str, entity_set: str, query: ListQuery) -> int:
+    async def count(self, tenant: str, entity_set: EntitySet, query: ListQuery) -> int:
         """How many entities match the query's filter."""

@@ -1,8 +1,8 @@
 """The time budget of a database statement, as the client hears of it.
 
 Both stores stop a statement that runs longer than ``statement_timeout_ms`` (SQLite: a progress
-handler, ``sqlite_scan.py``; PostgreSQL: ``statement_timeout`` on every connection,
-``pgpool.py``) and answer with the same 504.
+handler, ``sqlite/scans.py``; PostgreSQL: ``statement_timeout`` on every connection,
+``postgres/pool.py``) and answer with the same 504.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Bulk writes for loading sample data: many rows per transaction, upserting by (tenant, id).
 
 Used by ``graphsec seed`` from worker processes, each with a connection of its own; loading the
-same data twice leaves one copy of it.
+same data twice leaves one copy of it. A writer is made for a catalogue of entity sets
+(``graphsec.schema.security.ENTITY_SETS``) and writes the sets it declares.
 """
 
 from __future__ import annotations
@@ -9,27 +10,21 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Iterable
-from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam
+from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
-from graphsec.schema.security import ENTITY_SETS
-from graphsec.storage.sqlbase import Compiled, encode_doc, row_values
-from graphsec.storage.tables import EntityTable, build_tables
+from graphsec.schema.types import EntitySet
+from graphsec.storage.sql.statements import Compiled, encode_doc, row_values
+from graphsec.storage.sql.tables import EntityTable, build_tables
 
 Doc = dict[str, Any]
 
 
-@cache
-def _tables() -> dict[str, EntityTable]:
-    return build_tables(ENTITY_SETS)[1]
-
-
 class BulkWriter(Protocol):
-    def write(self, entity_set: str, docs: Iterable[Doc]) -> int:
+    def write(self, entity_set: EntitySet, docs: Iterable[Doc]) -> int:
         """Upsert ``docs`` (complete, valid documents carrying ``azureTenantId``) in one
         transaction; return how many were written."""
 
@@ -39,8 +34,7 @@ class BulkWriter(Protocol):
     def close(self) -> None: ...
 
 
-def _upserts(dialect: Dialect, module: Any) -> dict[str, Compiled]:
-    tables = _tables()
+def _upserts(tables: dict[str, EntityTable], dialect: Dialect, module: Any) -> dict[str, Compiled]:
     out = {}
     for name, et in tables.items():
         stmt = module.insert(et.table).values({c.name: bindparam(c.name) for c in et.table.columns})
@@ -51,10 +45,8 @@ def _upserts(dialect: Dialect, module: Any) -> dict[str, Compiled]:
     return out
 
 
-def _rows(compiled: Compiled, entity_set: str, docs: Iterable[Doc],
+def _rows(compiled: Compiled, et: EntityTable, docs: Iterable[Doc],
           dialect: str) -> list[list[Any]]:
-    tables = _tables()
-    et = tables[entity_set]
     rows = []
     for doc in docs:
         tenant = doc["azureTenantId"]
@@ -63,8 +55,16 @@ def _rows(compiled: Compiled, entity_set: str, docs: Iterable[Doc],
     return rows
 
 
+def analyze(tables: dict[str, EntityTable], dialect: Dialect) -> TextClause:
+    """PostgreSQL's ``ANALYZE`` of the entity sets' tables. A utility statement, which
+    SQLAlchemy Core has no construct for: its text names only the tables the catalogue
+    declares, each quoted by the dialect where an identifier needs it, and no parameters."""
+    quote = dialect.identifier_preparer.quote
+    return text(f"ANALYZE {', '.join(quote(et.table.name) for et in tables.values())}")
+
+
 class SQLiteBulk:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, entity_sets: tuple[EntitySet, ...]) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None, timeout=60)
         if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             # switching needs the file to itself: graphsec seed does it before its workers start
@@ -72,11 +72,12 @@ class SQLiteBulk:
         # a bulk load is repeatable: trade durability against an OS crash (not a process
         # crash, which WAL survives either way) for ~30 % faster writes
         self.conn.execute("PRAGMA synchronous=OFF")
-        self.upserts = _upserts(sqlite.dialect(paramstyle="qmark"), sqlite)
+        self.tables = build_tables(entity_sets)[1]
+        self.upserts = _upserts(self.tables, sqlite.dialect(paramstyle="qmark"), sqlite)
 
-    def write(self, entity_set: str, docs: Iterable[Doc]) -> int:
-        compiled = self.upserts[entity_set]
-        rows = _rows(compiled, entity_set, docs, "sqlite")
+    def write(self, entity_set: EntitySet, docs: Iterable[Doc]) -> int:
+        compiled = self.upserts[entity_set.name]
+        rows = _rows(compiled, self.tables[entity_set.name], docs, "sqlite")
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             self.conn.executemany(compiled.sql, rows)
@@ -96,19 +97,20 @@ class SQLiteBulk:
 
 
 class PostgresBulk:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, entity_sets: tuple[EntitySet, ...]) -> None:
         import asyncpg
 
         self.loop = asyncio.new_event_loop()
         self.conn = self.loop.run_until_complete(asyncpg.connect(url))
         from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
-        self.upserts = _upserts(asyncpg_dialect.dialect(),  # type: ignore[no-untyped-call]
-                                postgresql)
+        self.dialect: Dialect = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
+        self.tables = build_tables(entity_sets)[1]
+        self.upserts = _upserts(self.tables, self.dialect, postgresql)
 
-    def write(self, entity_set: str, docs: Iterable[Doc]) -> int:
-        compiled = self.upserts[entity_set]
-        rows = _rows(compiled, entity_set, docs, "postgresql")
+    def write(self, entity_set: EntitySet, docs: Iterable[Doc]) -> int:
+        compiled = self.upserts[entity_set.name]
+        rows = _rows(compiled, self.tables[entity_set.name], docs, "postgresql")
 
         async def run() -> None:
             async with self.conn.transaction():
@@ -121,16 +123,16 @@ class PostgresBulk:
         # without statistics the planner guesses ~90 rows a tenant and sorts a bitmap scan
         # instead of reading the default-order index: 10 ms instead of 1 ms for a 100-row page
         # at 1,000 rows a tenant. Autovacuum would get there a minute or so later.
-        tables = ", ".join(et.table.name for et in _tables().values())
-        self.loop.run_until_complete(self.conn.execute(f"ANALYZE {tables}"))
+        statement = Compiled(analyze(self.tables, self.dialect), self.dialect)
+        self.loop.run_until_complete(self.conn.execute(statement.sql))
 
     def close(self) -> None:
         self.loop.run_until_complete(self.conn.close())
         self.loop.close()
 
 
-def open_bulk(database_url: str) -> BulkWriter:
-    """A bulk writer for a graphsec database URL whose schema is in place."""
+def open_bulk(database_url: str, entity_sets: tuple[EntitySet, ...]) -> BulkWriter:
+    """A bulk writer of ``entity_sets`` for a graphsec database URL whose schema is in place."""
     if database_url.startswith("sqlite:///"):
-        return SQLiteBulk(database_url[len("sqlite:///"):])
-    return PostgresBulk(database_url)
+        return SQLiteBulk(database_url[len("sqlite:///"):], entity_sets)
+    return PostgresBulk(database_url, entity_sets)

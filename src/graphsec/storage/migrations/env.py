@@ -1,7 +1,10 @@
-"""Alembic environment: migrations run against graphsec's own metadata, on SQLite or PostgreSQL.
+"""Alembic environment: graphsec's migrations, on SQLite or PostgreSQL.
 
 The database URL comes from ``config.attributes["url"]`` (set by :mod:`graphsec.storage.migrate`);
-PostgreSQL runs through asyncpg, the same driver the server uses.
+PostgreSQL runs through asyncpg, the same driver the server uses. The revisions say what they
+change; only autogenerating a new one compares against the tables a catalogue declares, passed
+as ``config.attributes["metadata"]`` (``graphsec.storage.sql.tables.build_tables(ENTITY_SETS)``'s
+metadata), so storage does not import the catalogue.
 """
 
 from __future__ import annotations
@@ -9,14 +12,11 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection, create_engine
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from graphsec.schema.security import ENTITY_SETS
-from graphsec.storage.tables import build_tables
-
-metadata, _ = build_tables(ENTITY_SETS)
+metadata: MetaData | None = context.config.attributes.get("metadata")
 url: str = context.config.attributes["url"]
 connect_args: dict[str, object] = context.config.attributes.get("connect_args", {})
 

@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, Boolean, ColumnElement, Float, cast, func
 
 from graphsec.errors import BadRequest
 from graphsec.schema.types import ComplexType, EnumType, Primitive
-from graphsec.storage.tables import EntityTable, column_name
+from graphsec.storage.sql.tables import EntityTable, column_name
 
 
 def sort_expression(et: EntityTable, path: tuple[str, ...], dialect: str) -> ColumnElement[Any]:

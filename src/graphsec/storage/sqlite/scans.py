@@ -1,12 +1,13 @@
-"""SQLite statements that can scan: off the event loop, each within a time budget.
+"""SQLite statements that may scan: inline on a leash, else on threads, within a time budget.
 
 A ``$filter`` with lambdas, an ``$orderby`` no index serves, a ``$skip`` or a ``$count`` may
 read every row of a tenant, and a filter's cost multiplies with the collections it ranges over.
 Run inline, such a statement would hold the worker's event loop, and with it every other
-request (GETs by id of other tenants, ``/healthz``), for as long as it runs. So these run on a
-small pool of threads, each with a read-only connection of its own: WAL lets readers run beside
-the writer, and the stdlib ``sqlite3`` releases the GIL while SQLite steps, so the event loop
-goes on serving while a scan runs.
+request (GETs by id of other tenants, ``/healthz``), for as long as it runs. So such a
+statement runs inline only on a :class:`Leash` (stopped after :data:`INLINE_SECONDS`), and
+when it outlasts that, on a small pool of threads, each with a read-only connection of its own:
+WAL lets readers run beside the writer, and the stdlib ``sqlite3`` releases the GIL while SQLite
+steps, so the event loop goes on serving while a scan runs.
 
 Budget: each statement gets :class:`Budget`, checked by a progress handler every
 :data:`PROGRESS_STEPS` virtual-machine instructions (about a millisecond of work): past its
@@ -37,6 +38,23 @@ expensive queries at once do not queue every other filtered list behind them."""
 PROGRESS_STEPS = 20_000
 """SQLite VM instructions between two budget checks. Each check takes the GIL, so it must
 not come often; 20,000 instructions of a lambda filter are well under a millisecond."""
+
+INLINE_SECONDS = 0.002
+"""How long a statement that may scan first runs inline on the event loop before it is stopped
+and run again on the threads. Most such statements (a page with a ``$filter`` on an indexed
+range, its ``$count``) finish in well under a millisecond, and a thread hop costs them more
+than their own work: ``stdlib sqlite3`` releases the GIL at every row, and under load each
+release hands it to another thread (run on the threads only, ``$filter`` + ``$count`` at 10k
+fell from 85 % to 34 % of the bare app in ``bench/compare.py``, bench/RESULTS.md). So the event
+loop is held at most this long by any one statement."""
+
+INLINE_STEPS = 1_000
+"""SQLite VM instructions between two checks of the inline deadline (a few microseconds)."""
+
+SLOW_REMEMBERED = 256
+"""Statements (by SQL text) found too slow inline go straight to the threads for a while."""
+
+SLOW_SECONDS = 60.0
 
 
 def failed(exc: sqlite3.OperationalError, timeout_ms: int) -> Exception:
@@ -70,6 +88,46 @@ class Budget:
         return self.cancelled or (self.deadline is not None and time.monotonic() > self.deadline)
 
 
+class Leash:
+    """Runs statements inline on a connection of the event loop's thread, each read within
+    :data:`INLINE_SECONDS`; :meth:`run` answers None when one was stopped for taking longer
+    (then nothing it read is used, and the caller runs them all on the threads). A statement
+    stopped once is sent to the threads directly for :data:`SLOW_SECONDS`, so repeated
+    expensive queries do not each spend the inline time first."""
+
+    def __init__(self, seconds: float = INLINE_SECONDS) -> None:
+        self.seconds = seconds
+        self._slow: dict[str, float] = {}
+
+    def run(self, conn: sqlite3.Connection,
+            statements: list[tuple[str, Any]]) -> list[list[Any]] | None:
+        now = time.monotonic()
+        if any(self._slow.get(sql, 0.0) > now for sql, _ in statements):
+            return None
+        deadline = now + self.seconds
+        conn.set_progress_handler(lambda: time.monotonic() > deadline, INLINE_STEPS)
+        results: list[list[Any]] = []
+        try:
+            for sql, params in statements:
+                try:
+                    results.append(conn.execute(sql, params).fetchall())
+                except sqlite3.OperationalError as exc:
+                    if "interrupted" not in str(exc):
+                        raise
+                    self._remember(sql, now)
+                    return None
+        finally:
+            conn.set_progress_handler(None, 0)
+        return results
+
+    def _remember(self, sql: str, now: float) -> None:
+        if len(self._slow) >= SLOW_REMEMBERED:
+            self._slow = {k: t for k, t in self._slow.items() if t > now}
+            if len(self._slow) >= SLOW_REMEMBERED:
+                self._slow.pop(next(iter(self._slow)))
+        self._slow[sql] = now + SLOW_SECONDS
+
+
 class ScanPool:
     """Read statements on ``threads`` threads, each with its own read-only connection to
     ``path``, every statement within ``timeout_ms`` (0: no limit)."""
@@ -90,6 +148,24 @@ class ScanPool:
         """Statements running in the threads right now."""
         with self._lock:
             return len(self._active)
+
+    async def fetch_many(self, statements: list[tuple[str, Any]]) -> list[list[Any]]:
+        """The rows of each statement, read one after the other on one thread (one hop), each
+        within the budget; cancelling the caller stops the one running."""
+        budget = Budget(0)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._run_many, statements, budget)
+        except asyncio.CancelledError:
+            budget.cancelled = True
+            raise
+
+    def _run_many(self, statements: list[tuple[str, Any]], budget: Budget) -> list[list[Any]]:
+        results = []
+        for sql, params in statements:
+            budget.deadline = None
+            results.append(self._run(sql, params, budget))
+        return results
 
     async def fetchall(self, sql: str, params: Any) -> list[Any]:
         """The rows of ``sql``; :class:`GatewayTimeout` when it runs out of time. Cancelling

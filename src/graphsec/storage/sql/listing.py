@@ -26,7 +26,6 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Integer,
     Select,
@@ -35,22 +34,21 @@ from sqlalchemy import (
     false,
     func,
     literal,
-    literal_column,
     select,
     union_all,
 )
 from sqlalchemy.engine import Dialect
 
 from graphsec.odata.query import ListQuery, OrderKey
-from graphsec.storage.expressions import sort_expression
-from graphsec.storage.sqlbase import Compiled, doc_column
-from graphsec.storage.tables import EntityTable
+from graphsec.storage.sql.expressions import sort_expression
+from graphsec.storage.sql.statements import Compiled, doc_column
+from graphsec.storage.sql.tables import EntityTable
 
 
 def _filtered(et: EntityTable, query: ListQuery, dialect: str) -> ColumnElement[bool]:
     condition: ColumnElement[bool] = et.table.c.tenant_id == bindparam("tenant", "")
     if query.filter is not None:
-        from graphsec.storage.filter_sql import compile_filter
+        from graphsec.storage.sql.filters import compile_filter
 
         condition = and_(condition, compile_filter(query.filter, et, dialect))
     return condition
@@ -91,10 +89,9 @@ def list_values(tenant: str, query: ListQuery) -> dict[str, Any]:
     return values
 
 
-def versions_head(et: EntityTable) -> list[ColumnElement[Any]]:
-    """PostgreSQL: each row's id and version (``xmin``, see ``pgcache.py``) instead of its
-    document, for a page whose documents may already be held."""
-    return [et.table.c.id, literal_column("xmin", BigInteger)]
+Head = Callable[[EntityTable], list[ColumnElement[Any]]]
+"""The leading columns of a page's rows when they are not the document: a store's own choice
+(PostgreSQL's ids and row versions, ``storage/postgres/versions.py``)."""
 
 
 def list_statement(et: EntityTable, query: ListQuery, dialect: str,
@@ -202,25 +199,21 @@ class StatementCache:
             self._cache.move_to_end(key)
         return compiled
 
-    def page(self, et: EntityTable, tenant: str, query: ListQuery) -> tuple[str, list[Any]]:
-        """SQL and positional parameters of one page."""
-        compiled = self._get((et.entity_set.name, list_shape(query)),
-                             lambda: list_statement(et, query, self.dialect_name))
+    def page(self, et: EntityTable, tenant: str, query: ListQuery,
+             head: Head | None = None) -> tuple[str, list[Any]]:
+        """SQL and positional parameters of one page (rows ``doc, key1, …``, or ``head``'s
+        columns instead of ``doc``)."""
+        compiled = self._get(
+            (et.entity_set.name, head, list_shape(query)),
+            lambda: list_statement(et, query, self.dialect_name, _columns(et, head)))
         return compiled.sql, compiled.params(list_values(tenant, query))
 
-    def counted_page(self, et: EntityTable, tenant: str, query: ListQuery) -> tuple[str, list[Any]]:
+    def counted_page(self, et: EntityTable, tenant: str, query: ListQuery,
+                     head: Head | None = None) -> tuple[str, list[Any]]:
         """SQL and positional parameters of one page with the filtered count as last column."""
-        compiled = self._get((et.entity_set.name, "counted", list_shape(query)),
-                             lambda: counted_list_statement(et, query, self.dialect_name))
-        return compiled.sql, compiled.params(list_values(tenant, query))
-
-    def versions_page(self, et: EntityTable, tenant: str,
-                      query: ListQuery) -> tuple[str, list[Any]]:
-        """SQL and positional parameters of one page as ``id, version, key1, …[, count]``
-        (the count when the query asks for it), for PostgreSQL's body cache."""
-        build = counted_list_statement if query.count else list_statement
-        compiled = self._get((et.entity_set.name, "versions", query.count, list_shape(query)),
-                             lambda: build(et, query, self.dialect_name, versions_head(et)))
+        compiled = self._get(
+            (et.entity_set.name, "counted", head, list_shape(query)),
+            lambda: counted_list_statement(et, query, self.dialect_name, _columns(et, head)))
         return compiled.sql, compiled.params(list_values(tenant, query))
 
     def total(self, et: EntityTable, tenant: str, query: ListQuery) -> tuple[str, list[Any]]:
@@ -230,4 +223,8 @@ class StatementCache:
         return compiled.sql, compiled.params({"tenant": tenant})
 
 
-__all__ = ["StatementCache", "count_statement", "list_statement"]
+def _columns(et: EntityTable, head: Head | None) -> list[ColumnElement[Any]] | None:
+    return None if head is None else head(et)
+
+
+__all__ = ["Head", "StatementCache", "count_statement", "list_statement"]

@@ -1,4 +1,4 @@
-"""The PostgreSQL store: asyncpg with graphsec's own small connection pool (``pgpool.py``).
+"""The PostgreSQL store: asyncpg with graphsec's own small connection pool (``pool.py``).
 
 asyncpg is used directly (no ORM session on the hot path): measured on this machine kind,
 ``bench/pg_driver.py`` read one row by primary key ~1.3–1.6× faster than psycopg 3's async pool.
@@ -10,14 +10,15 @@ no session state), and ``$count=true`` rides in the page's statement.
 holds the canonical JSON as bytes, which reads serve as they are (migrations 0002 and 0003:
 re-encoding every row from jsonb was half of a list's time in the benchmark's profile).
 
-Documents already read are kept by row version (``pgcache.py``): a page is read as ids and
-versions, and a GET sends the version it holds, so the database sends only bodies that changed.
+Documents already read are kept by row version (``cache.py``, ``versions.py``): a page is read
+as ids and versions, and a GET sends the version it holds, so the database sends only bodies
+that changed.
 
 An update is ``SELECT … FOR UPDATE`` then ``UPDATE`` in one transaction, so concurrent writers
 of one entity queue on its row lock and none of their changes is lost.
 
 Every statement runs within ``statement_timeout_ms`` (PostgreSQL's ``statement_timeout`` on
-every connection, ``pgpool.py``). A statement stopped by it is 504 ``GatewayTimeout``, for
+every connection, ``pool.py``). A statement stopped by it is 504 ``GatewayTimeout``, for
 reads and writes alike (a write's transaction is rolled back); it is a statement the database
 refused, so it is neither sent again nor taken for a lost connection.
 """
@@ -25,34 +26,49 @@ refused, so it is neither sent again nor taken for a lost connection.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 import orjson
+from sqlalchemy import Select, column, select, table
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
 from graphsec.errors import BadRequest
 from graphsec.odata.query import ListQuery
-from graphsec.schema.security import ENTITY_SETS
 from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
 from graphsec.storage.base import Admit, Change, Page, changed
 from graphsec.storage.budget import out_of_time
-from graphsec.storage.listing import StatementCache, next_keys, split_page
-from graphsec.storage.pgbatch import PointReads
-from graphsec.storage.pgcache import BodyCache
-from graphsec.storage.pgpool import ConnectionPool, connection_lost, unavailable
-from graphsec.storage.pgwire import WireReads
-from graphsec.storage.sqlbase import (
+from graphsec.storage.postgres.cache import BodyCache
+from graphsec.storage.postgres.pool import ConnectionPool, connection_lost, unavailable
+from graphsec.storage.postgres.reads import PointReads
+from graphsec.storage.postgres.reads.batch import BatchReads
+from graphsec.storage.postgres.reads.prepared import PreparedReads
+from graphsec.storage.postgres.reads.wire import WireReads
+from graphsec.storage.postgres.versions import VersionedStatements, bodies_by_version
+from graphsec.storage.sql.listing import next_keys, split_page
+from graphsec.storage.sql.statements import (
     Compiled,
     conflict,
     encode_doc,
     fixed_statements,
     row_values,
 )
-from graphsec.storage.tables import build_tables
+from graphsec.storage.sql.tables import build_tables
 
 DIALECT = "postgresql"
+
+REVISION: Select[Any] = select(column("version_num")).select_from(table("alembic_version"))
+"""The schema's revision, as Alembic records it."""
+
+
+READERS: dict[str, Callable[[ConnectionPool, dict[str, str], BodyCache | None], PointReads]] = {
+    "prepared": PreparedReads,
+    "wire": WireReads,
+    "batch": BatchReads,
+}
+"""The readers by id a store can use, by ``Settings.pg_reads`` (``reads/__init__.py``)."""
 
 
 class SchemaBehind(RuntimeError):
@@ -60,29 +76,31 @@ class SchemaBehind(RuntimeError):
 
 
 class PostgresStore:
-    """:class:`graphsec.storage.base.Store` on PostgreSQL."""
+    """:class:`graphsec.storage.base.Store` on PostgreSQL, for the entity sets of the
+    catalogue ``entity_sets``."""
 
-    def __init__(self, url: str, pool_size: int = 10,
-                 entity_sets: tuple[EntitySet, ...] = ENTITY_SETS,
-                 cache_bytes: int = 64 * 2**20, wire_reads: bool = True,
+    def __init__(self, url: str, entity_sets: tuple[EntitySet, ...], *, pool_size: int = 10,
+                 cache_bytes: int = 64 * 2**20, reads: str = "prepared",
                  statement_timeout_ms: int = 10_000) -> None:
         self.url = url
         self.pool_size = pool_size
         self.statement_timeout_ms = statement_timeout_ms
         """How long any statement may run before PostgreSQL stops it (0: no limit)."""
-        self.wire_reads = wire_reads
-        """Reads by id on a connection of their own in the wire protocol (``pgwire.py``);
-        False, or an asyncpg that does not expose its transport: through asyncpg
-        (``pgbatch.py``)."""
+        self.reads = reads
+        """Which reader serves reads by id (a key of :data:`READERS`); where it cannot open
+        (the wire reader on an asyncpg without the transport it needs), ``batch``."""
+        if reads not in READERS:
+            raise ValueError(f"no reader {reads!r}: one of {', '.join(READERS)}")
         self.cache = BodyCache(cache_bytes) if cache_bytes > 0 else None
         """Documents by row version; None when ``cache_bytes`` is 0."""
         self.metadata, self.tables = build_tables(entity_sets)
         self._dialect = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
         self._pool: ConnectionPool | None = None
-        self._reads: PointReads | WireReads | None = None
+        self._reads: PointReads | None = None
         self._plain: dict[tuple[str, str], Compiled] = {}
-        self._statements = StatementCache(self._dialect, DIALECT)
-        self._fetch_sql = {name: _versions_sql(et.table.name) for name, et in self.tables.items()}
+        self._statements = VersionedStatements(self._dialect, DIALECT)
+        self._fetch = {name: Compiled(bodies_by_version(et), self._dialect)
+                       for name, et in self.tables.items()}
         for name, et in self.tables.items():
             for op, stmt in fixed_statements(et, DIALECT).items():
                 self._plain[(name, op)] = Compiled(stmt, self._dialect)
@@ -96,7 +114,7 @@ class PostgresStore:
         await pool.open()
         async with pool.acquire() as conn:
             try:
-                revision = await conn.fetchval("SELECT version_num FROM alembic_version")
+                revision = await conn.fetchval(Compiled(REVISION, self._dialect).sql)
             except asyncpg.UndefinedTableError:
                 revision = None
         if revision != migrate.head():
@@ -107,14 +125,14 @@ class PostgresStore:
             )
         self._pool = pool
         tables = {name: et.table.name for name, et in self.tables.items()}
-        wire = WireReads(pool, tables, self.cache) if self.wire_reads else None
+        reader = READERS[self.reads](pool, tables, self.cache)
         try:
-            opened = wire is not None and await wire.open()
+            opened = await reader.open()
         except BaseException:
             await pool.close()
             self._pool = None
             raise
-        self._reads = wire if opened and wire is not None else PointReads(pool, tables, self.cache)
+        self._reads = reader if opened else BatchReads(pool, tables, self.cache)
 
     def _server_changed(self) -> None:
         """Connections were lost or reach a server that restarted: row versions seen before
@@ -143,11 +161,11 @@ class PostgresStore:
         c = self._plain[(name, op)]
         return c.sql, c.params(values)
 
-    async def create(self, tenant: str, entity_set: str, doc: dict[str, Any],
+    async def create(self, tenant: str, entity_set: EntitySet, doc: dict[str, Any],
                      admit: Admit | None = None) -> bytes:
-        et = self.tables[entity_set]
+        et = self.tables[entity_set.name]
         data = encode_doc(doc, admit)
-        sql, params = self._stmt(entity_set, "insert",
+        sql, params = self._stmt(entity_set.name, "insert",
                                  row_values(et, tenant, doc["id"], doc, data, DIALECT))
         try:
             await self.pool.execute(sql, *params)
@@ -157,38 +175,39 @@ class PostgresStore:
             raise _write_failed(exc, self.pool) from None
         return data
 
-    async def get(self, tenant: str, entity_set: str, entity_id: str) -> bytes | None:
+    async def get(self, tenant: str, entity_set: EntitySet, entity_id: str) -> bytes | None:
         if self._reads is None:
             raise RuntimeError("the PostgreSQL store is not open")
         if "\x00" in entity_id or "\x00" in tenant:  # PostgreSQL text cannot hold it, so no
             return None  # such entity exists; sent, it would fail every read batched with it
         try:
-            return await self._reads.get(entity_set, tenant, entity_id)
+            return await self._reads.get(entity_set.name, tenant, entity_id)
         except asyncpg.QueryCanceledError:  # a batch of probes by key cannot take that long,
             raise out_of_time(self.statement_timeout_ms) from None  # but say so if it does
 
     async def update(
-        self, tenant: str, entity_set: str, entity_id: str, change: Change,
+        self, tenant: str, entity_set: EntitySet, entity_id: str, change: Change,
         admit: Admit | None = None,
     ) -> bytes | None:
-        et = self.tables[entity_set]
+        name = entity_set.name
+        et = self.tables[name]
         if "\x00" in entity_id:
             return None  # no such entity can exist (see get)
         key = {"tenant": tenant, "id": entity_id}
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                sql, params = self._stmt(entity_set, "get_for_update", key)
+                sql, params = self._stmt(name, "get_for_update", key)
                 body = await conn.fetchval(sql, *params)
                 if body is None:
                     return None
                 result = changed(change(orjson.loads(body)))
                 doc = result.doc
                 data = encode_doc(doc, admit)
-                sql, params = self._stmt(entity_set, "update",
+                sql, params = self._stmt(name, "update",
                                          row_values(et, tenant, entity_id, doc, data, DIALECT))
                 await conn.execute(sql, *params)
                 if result.history:
-                    append = self._plain[(entity_set, "append_history")]
+                    append = self._plain[(name, "append_history")]
                     await conn.executemany(append.sql, [
                         append.params(key | {"entry": encode_doc(e).decode()})
                         for e in result.history])
@@ -196,16 +215,16 @@ class PostgresStore:
             raise _write_failed(exc, self.pool) from None
         return data
 
-    async def delete(self, tenant: str, entity_set: str, entity_id: str) -> bool:
+    async def delete(self, tenant: str, entity_set: EntitySet, entity_id: str) -> bool:
         if "\x00" in entity_id:
             return False  # no such entity can exist (see get)
         key = {"tenant": tenant, "id": entity_id}
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                sql, params = self._stmt(entity_set, "delete", key)
+                sql, params = self._stmt(entity_set.name, "delete", key)
                 status: str = await conn.execute(sql, *params)
                 if status != "DELETE 0":
-                    sql, params = self._stmt(entity_set, "delete_history", key)
+                    sql, params = self._stmt(entity_set.name, "delete_history", key)
                     await conn.execute(sql, *params)
         except Exception as exc:
             raise _write_failed(exc, self.pool) from None
@@ -234,41 +253,44 @@ class PostgresStore:
                 self.pool.discard_idle()
         raise AssertionError("unreachable")
 
-    async def list(self, tenant: str, entity_set: str, query: ListQuery) -> Page:
+    async def list(self, tenant: str, entity_set: EntitySet, query: ListQuery) -> Page:
         if self.cache is not None:
             page = await self._list_versions(tenant, entity_set, query, self.cache)
             if page is not None:
                 return page
         return await self._list_bodies(tenant, entity_set, query)
 
-    async def _list_versions(self, tenant: str, entity_set: str, query: ListQuery,
+    async def _list_versions(self, tenant: str, entity_set: EntitySet, query: ListQuery,
                              cache: BodyCache) -> Page | None:
         """The page as ids and versions, its documents from the cache and, for those not held,
         fetched by id and version; None when a row changed between the two statements."""
-        et = self.tables[entity_set]
+        name = entity_set.name
+        et = self.tables[name]
         rows = await self._query(*self._statements.versions_page(et, tenant, query))
         extra = 1 if query.count else 0
         head = rows[:query.limit]
         now = time.monotonic()
-        held = [cache.get((entity_set, tenant, r[0]), r[1], now) for r in head]
+        held = [cache.get((name, tenant, r[0]), r[1], now) for r in head]
         missing = [i for i, body in enumerate(held) if body is None]
         if missing:
-            fetched = await self._query(self._fetch_sql[entity_set], [
-                tenant, [head[i][0] for i in missing], [head[i][1] for i in missing]])
+            fetch = self._fetch[name]
+            fetched = await self._query(fetch.sql, fetch.params({
+                "tenant": tenant, "ids": [head[i][0] for i in missing],
+                "versions": [head[i][1] for i in missing]}))
             if len(fetched) != len(missing):
                 return None  # a row was rewritten or deleted since the page was read
             for n, body in fetched:
                 i = missing[int(n) - 1]
                 held[i] = body
-                cache.put((entity_set, tenant, head[i][0]), head[i][1], body)
+                cache.put((name, tenant, head[i][0]), head[i][1], body)
         docs = [body for body in held if body is not None]
         total = None
         if query.count:
             total = int(rows[0][-1]) if rows else await self.count(tenant, entity_set, query)
         return Page(docs, next_keys(rows, query.limit, 2, extra), total)
 
-    async def _list_bodies(self, tenant: str, entity_set: str, query: ListQuery) -> Page:
-        et = self.tables[entity_set]
+    async def _list_bodies(self, tenant: str, entity_set: EntitySet, query: ListQuery) -> Page:
+        et = self.tables[entity_set.name]
         if not query.count:
             rows = await self._query(*self._statements.page(et, tenant, query))
             return Page(*split_page(rows, query.limit))
@@ -278,17 +300,10 @@ class PostgresStore:
         total = int(rows[0][-1]) if rows else await self.count(tenant, entity_set, query)
         return Page(docs, next_after, total)
 
-    async def count(self, tenant: str, entity_set: str, query: ListQuery) -> int:
-        rows = await self._query(*self._statements.total(self.tables[entity_set], tenant, query))
+    async def count(self, tenant: str, entity_set: EntitySet, query: ListQuery) -> int:
+        et = self.tables[entity_set.name]
+        rows = await self._query(*self._statements.total(et, tenant, query))
         return int(rows[0][0])
-
-
-def _versions_sql(table: str) -> str:
-    """The bodies of one tenant's rows by id and version (``$2``/``$3`` parallel arrays); a row
-    whose version is no longer the one asked for is not returned."""
-    return (f'SELECT k.n, t.body FROM unnest($2::text[], $3::xid[]) WITH ORDINALITY '
-            f'AS k(id, version, n) JOIN {table} AS t '
-            f'ON t.tenant_id = $1 AND t.id = k.id COLLATE "C" AND t.xmin = k.version')
 
 
 def _write_failed(exc: Exception, pool: ConnectionPool) -> Exception:

@@ -52,8 +52,8 @@ from graphsec.odata.filter_ast import (
     Prop,
     Value,
 )
-from graphsec.storage.filter_dialect import FilterDialect, JsonKind, filter_dialect
-from graphsec.storage.tables import EntityTable, column_name
+from graphsec.storage.sql.dialect import FilterDialect, JsonKind, filter_dialect
+from graphsec.storage.sql.tables import EntityTable, column_name
 
 Sql = ColumnElement[Any]
 Cond = tuple[ColumnElement[bool], bool]

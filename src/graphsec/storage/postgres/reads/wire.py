@@ -1,31 +1,29 @@
 """GETs by id on PostgreSQL over a connection of their own, spoken to in the wire protocol.
 
-A GET by id is the one request whose answer the database must give (a write by any worker or
-tool is seen at once) and whose work there is tiny: the response is a version check against
-``pgcache.py`` (the body travels only when the row changed). Through asyncpg, each check cost
-the worker ~140 µs of CPU per statement plus ~4 µs per read, more than the rest of the request
-(``bench/RESULTS.md``): coroutine layers, a drainer task woken by the statement's future, array
-parameters checked element by element against ``collections.abc``, a ``Record`` per row. Here:
+Opt-in (``GRAPHSEC_PG_READS=wire``). Through asyncpg's ``Connection.fetch``, each version
+check cost the worker ~140 µs of CPU per statement plus ~4 µs per read, more than the rest of the
+request (``bench/RESULTS.md``): coroutine layers, a drainer task woken by the statement's future,
+array parameters checked element by element against ``collections.abc``, a ``Record`` per row.
+The ``prepared`` reader avoids most of that on asyncpg's public API; this one goes further:
 
 - Reads queue up during one turn of the event loop and go out together, at the start of the
   next, as one Bind/Execute/Sync of a statement prepared once per connection. Statements are
   pipelined: a batch is sent without waiting for the one before it (at most ``MAX_IN_FLIGHT``;
   past that, reads wait and the next answer sends them).
-- The keys travel as three JSON arrays (tenants, ids, versions held), encoded by orjson in C;
-  rows come back in binary: the key's position, the row version, the body when it changed.
+- The keys travel as one JSON parameter encoded by orjson in C (the statement every reader
+  runs, ``reads.probe_sql``); rows come back in binary: the key's position, the row version,
+  the body when it changed.
 - The answer is parsed in the protocol's ``data_received``, which resolves each reader's future
   directly: no task is woken in between.
 
 The connection is opened by asyncpg (TLS, authentication, every connection option stay
 asyncpg's), then its transport is handed to :class:`_WireProtocol`; asyncpg's ``Connection``
 object is kept only to be closed. :meth:`WireReads.open` says whether that worked; where it
-does not (an asyncpg without the transport attribute), the store reads through asyncpg
-(``pgbatch.py``).
+does not (an asyncpg without the transport attribute), the store reads through its pool
+(``batch.py``). After ``set_protocol``, asyncpg's ``Connection`` no longer tells the truth
+(``is_closed()``): nothing here asks it anything.
 
-Semantics are those of ``pgbatch.PointReads``: one statement is one snapshot; a read whose
-connection is lost is sent again, once, on a fresh one (a restarted server loses its
-connections), and fails with a 503 if that fails too; a statement the database refuses fails
-the reads of that batch only.
+The promises are those of every reader (``reads/__init__.py``).
 """
 
 from __future__ import annotations
@@ -37,18 +35,20 @@ import time
 from collections import deque
 
 import asyncpg
-import orjson
 
-from graphsec.storage.pgbatch import (
-    MAX_BATCH,
-    Read,
+from graphsec.storage.postgres.cache import BodyCache
+from graphsec.storage.postgres.pool import ConnectionPool, connection_lost, unavailable
+from graphsec.storage.postgres.reads import (
+    ReadRequest,
+    answer,
+    encode_keys,
     fail_reads,
-    key_probe_sql,
+    held_versions,
+    next_batch,
+    probe_sql,
     retry_or_fail,
-    versioned_body,
+    without_unencodable,
 )
-from graphsec.storage.pgcache import BodyCache
-from graphsec.storage.pgpool import ConnectionPool, connection_lost, unavailable
 
 MAX_IN_FLIGHT = 8
 
@@ -57,18 +57,8 @@ _ROW = struct.Struct("!hiiiIi")  # DataRow: columns; len, position; len, xmin; l
 _ROW_SIZE = _ROW.size
 _SYNC = b"S\0\0\0\4"
 _EXECUTE_SYNC = b"E\0\0\0\x09\0\0\0\0\0" + _SYNC
+_BIND_HEAD = b"\0\0\0\1"  # parameters all in text format; one parameter
 _BIND_TAIL = b"\0\1\0\1"  # one result format code for every column: binary
-
-
-def wire_sql(table: str) -> str:
-    """The versioned lookup of many keys, sent as JSON arrays of tenants (``$1``), ids (``$2``)
-    and the row version held for each (``$3``, null for none). Each row answers the key at
-    position ``n`` with the row's version, and its body only when that is not the one held;
-    each key is one primary-key probe (``pgbatch.key_probe_sql``)."""
-    return (f'SELECT k.n::int4, t.xmin, CASE WHEN t.xmin = k.held::xid THEN NULL ELSE t.body END '
-            f'FROM ROWS FROM (json_array_elements_text($1::json), '
-            f'json_array_elements_text($2::json), json_array_elements_text($3::json)) '
-            f'WITH ORDINALITY AS k(tenant_id, id, held, n) {key_probe_sql(table)}')
 
 
 def _message(kind: bytes, payload: bytes) -> bytes:
@@ -82,14 +72,15 @@ def _text(value: bytes) -> bytes:
 class _Batch:
     __slots__ = ("entity_set", "error", "held", "parses", "reads", "rows")
 
-    def __init__(self, entity_set: str, reads: list[Read],
+    def __init__(self, entity_set: str, reads: list[ReadRequest],
                  held: list[tuple[int, bytes] | None], parses: bool) -> None:
         self.entity_set = entity_set
         self.reads = reads
         self.held = held
         self.parses = parses
         """The batch carries the statement's Parse (the first use on this connection)."""
-        self.rows: list[tuple[int, bytes | None] | None] = [None] * len(reads)
+        self.rows: list[tuple[int, int, bytes | None]] = []
+        """(position from 1, version, body or None) of each row received."""
         self.error: BaseException | None = None
 
 
@@ -119,9 +110,9 @@ class _WireProtocol(asyncio.Protocol):
                 _, _, n, _, version, blen = _ROW.unpack_from(buf, pos + 5)
                 start = pos + 5 + _ROW_SIZE
                 body = None if blen < 0 else bytes(buf[start:start + blen])
-                rows = in_flight[0].rows
-                if 0 < n <= len(rows):
-                    rows[n - 1] = (version, body)
+                batch = in_flight[0]
+                if 0 < n <= len(batch.reads):
+                    batch.rows.append((n, version, body))
             elif kind == b"Z":
                 owner.finish(self.parsed)
                 self.parsed = False
@@ -148,16 +139,19 @@ def _error(payload: bytes) -> asyncpg.PostgresError:
 
 
 class WireReads:
-    """Point reads (``get``) over one dedicated, pipelined connection; see the module."""
+    """:class:`graphsec.storage.postgres.reads.PointReads` over one dedicated, pipelined
+    connection spoken to in the wire protocol; see the module."""
+
+    own_connection = True
 
     def __init__(self, pool: ConnectionPool, tables: dict[str, str],
                  cache: BodyCache | None) -> None:
         self.pool = pool
         self.cache = cache
         self._loop = asyncio.get_running_loop()
-        self._sql = {name: wire_sql(table) for name, table in tables.items()}
+        self._sql = {name: probe_sql(table) for name, table in tables.items()}
         self._names = {name: f"graphsec_get_{i}".encode() for i, name in enumerate(tables)}
-        self._queue: deque[Read] = deque()
+        self._queue: deque[ReadRequest] = deque()
         self.in_flight: deque[_Batch] = deque()
         self._prepared: set[str] = set()  # statements this connection has (or is parsing)
         self._conn: asyncpg.Connection | None = None
@@ -191,7 +185,7 @@ class WireReads:
         if self._closed:
             raise RuntimeError("the PostgreSQL store is closed")
         future: asyncio.Future[bytes | None] = self._loop.create_future()
-        self._queue.append((entity_set, tenant, entity_id, future, 0))
+        self._queue.append(ReadRequest(entity_set, tenant, entity_id, future))
         if not self._flush_soon:
             self._flush_soon = True
             self._loop.call_soon(self._flush)
@@ -210,60 +204,31 @@ class WireReads:
         while self._queue and len(self.in_flight) < MAX_IN_FLIGHT:
             self._send(self._next_batch())
 
-    def _next_batch(self) -> list[Read]:
-        queue = self._queue
-        entity_set = queue[0][0]
-        batch: list[Read] = []
-        rest: list[Read] = []
-        while queue and len(batch) < MAX_BATCH:
-            read = queue.popleft()
-            if read[3].done():  # cancelled while it waited
-                continue
-            (batch if read[0] == entity_set else rest).append(read)
-        queue.extendleft(reversed(rest))
-        return batch
+    def _next_batch(self) -> list[ReadRequest]:
+        return next_batch(self._queue)
 
-    def _send(self, reads: list[Read]) -> None:
+    def _send(self, reads: list[ReadRequest]) -> None:
         if not reads:
             return
         assert self._transport is not None
-        entity_set = reads[0][0]
-        cache = self.cache
-        now = time.monotonic()
-        held: list[tuple[int, bytes] | None] = [None] * len(reads)
-        if cache is not None:  # what is held now, kept here: the cache may drop it meanwhile
-            held = [cache.held((entity_set, r[1], r[2]), now) for r in reads]
-        try:
-            tenants = orjson.dumps([r[1] for r in reads])
-            ids = orjson.dumps([r[2] for r in reads])
-        except TypeError:  # a str orjson refuses (a lone surrogate) names no stored entity
-            self._send_without_unencodable(reads)
+        entity_set = reads[0].entity_set
+        held = held_versions(self.cache, reads, time.monotonic())
+        keys = encode_keys(reads, [None if h is None else h[0] for h in held])
+        if keys is None:  # a str orjson refuses (a lone surrogate) names no stored entity
+            self._send(without_unencodable(reads))
             return
-        versions = orjson.dumps([None if h is None else h[0] for h in held])
         name = self._names[entity_set]
         parses = entity_set not in self._prepared
         out = []
         if parses:
             self._prepared.add(entity_set)
             out.append(_message(b"P", name + b"\0" + self._sql[entity_set].encode() + b"\0\0\0"))
-        out.append(_message(b"B", b"\0" + name + b"\0\0\0\0\3" + _text(tenants) + _text(ids)
-                            + _text(versions) + _BIND_TAIL))
+        out.append(_message(b"B", b"\0" + name + b"\0" + _BIND_HEAD + _text(keys.encode())
+                            + _BIND_TAIL))
         out.append(_EXECUTE_SYNC)
         self._transport.write(b"".join(out))
         self.in_flight.append(_Batch(entity_set, reads, held, parses))
         self.statements += 1
-
-    def _send_without_unencodable(self, reads: list[Read]) -> None:
-        sendable = []
-        for read in reads:
-            try:
-                orjson.dumps([read[1], read[2]])
-            except TypeError:
-                if not read[3].done():
-                    read[3].set_result(None)
-            else:
-                sendable.append(read)
-        self._send(sendable)
 
     # -- receiving ------------------------------------------------------------------------------
 
@@ -273,20 +238,11 @@ class WireReads:
         if batch.parses and not parsed:
             self._prepared.discard(batch.entity_set)  # its Parse failed: send it again next time
         if batch.error is not None:
-            for read in batch.reads:
-                if not read[3].done():
-                    read[3].set_exception(batch.error)
+            fail_reads(batch.reads, batch.error)
         else:
-            self._answer(batch)
+            answer(self.cache, batch.reads, batch.held, batch.rows)
         if self._queue and not self._flush_soon:
             self._flush()
-
-    def _answer(self, batch: _Batch) -> None:
-        cache, entity_set = self.cache, batch.entity_set
-        for read, row, held in zip(batch.reads, batch.rows, batch.held, strict=True):
-            if not read[3].done():
-                read[3].set_result(None if row is None else versioned_body(
-                    cache, (entity_set, read[1], read[2]), held, row[0], row[1]))
 
     # -- losing and regaining the connection ----------------------------------------------------
 
@@ -301,7 +257,7 @@ class WireReads:
                 conn.terminate()
         batches = list(self.in_flight)
         self.in_flight.clear()
-        reads = [r for b in batches for r in b.reads if not r[3].done()]
+        reads = [r for b in batches for r in b.reads if not r.future.done()]
         if self._closed:
             fail_reads(reads, RuntimeError("the PostgreSQL store is closed"))
             return

@@ -23,6 +23,7 @@ is a refused statement, not a lost connection.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -30,8 +31,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
 from graphsec.errors import ServiceUnavailable
+from graphsec.storage.sql.statements import Compiled
 
 log = logging.getLogger("graphsec.storage")
 
@@ -52,6 +56,13 @@ def unavailable(exc: BaseException) -> ServiceUnavailable:
     log.warning("PostgreSQL unreachable: %s: %s", type(exc).__name__, exc)
     return ServiceUnavailable("The database is not reachable at the moment; retry in a few "
                               "seconds.")
+
+
+@functools.cache
+def _server_started() -> str:
+    """When the server a connection reaches started (a restart or a failover changes it)."""
+    dialect = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
+    return Compiled(select(func.pg_postmaster_start_time()), dialect).sql
 
 
 class PoolClosed(RuntimeError):
@@ -105,7 +116,7 @@ class ConnectionPool:
             settings["statement_timeout"] = str(int(self.statement_timeout_ms))
         conn: asyncpg.Connection = await asyncpg.connect(self.url, server_settings=settings)
         try:
-            started = await conn.fetchval("SELECT pg_postmaster_start_time()")
+            started = await conn.fetchval(_server_started())
         except BaseException:
             conn.terminate()
             raise

@@ -2,12 +2,12 @@
 
 A list page of 100 secureScores is ~470 KB of JSON. Moving it out of PostgreSQL (reading each
 compressed ``body`` from the TOAST table, decompressing it, sending it over the socket, and
-receiving it here) cost more CPU than everything else graphsec does for the request (RESULTS.md).
-So a page is read in two steps: the database answers which entities the page holds, in which
-order, and each one's row version; the bodies of versions this process has already seen come
-from here, and only the others are fetched (by id *and* version, so a row rewritten in between
-is noticed and the page is read again the ordinary way). A GET by id sends the version it holds
-and gets the body only when the row has changed.
+receiving it here) cost more CPU than everything else graphsec does for the request
+(bench/RESULTS.md). So a page is read in two steps: the database answers which entities the
+page holds, in which order, and each one's row version; the bodies of versions this process has
+already seen come from here, and only the others are fetched (by id *and* version, so a row
+rewritten in between is noticed and the page is read again the ordinary way). A GET by id sends
+the version it holds and gets the body only when the row has changed.
 
 The row version is PostgreSQL's ``xmin``: the id of the transaction that wrote this version of
 the row. Every INSERT and UPDATE writes a new row version with its own transaction id, so a

@@ -1,4 +1,4 @@
-"""The SQLite store: stdlib ``sqlite3``; bounded statements inline, scans on threads.
+"""The SQLite store: stdlib ``sqlite3``; bounded statements inline, the rest on a leash.
 
 Inline on the event loop run the statements whose cost is bounded by construction: reads and
 writes of one entity by primary key (documents are bounded in size), and the default list
@@ -7,15 +7,18 @@ default-order index (keyset paging included) of at most ``$top`` + 1 ≤ 1,000 r
 a primary-key read on a local SQLite file takes tens of microseconds, less than a hop to a
 thread pool costs; measured on this machine kind, inline reads serve ~25k requests/s against
 ~10k through a dedicated executor and ~1.4k through SQLAlchemy's async engine on aiosqlite
-(``perf-facts.md``).
+(docs/design.md, "Storage: why stdlib sqlite3 …").
 
-Every other list and every count can scan (a lambda filter's cost multiplies with the
-collections it ranges over) and runs on the threads of ``sqlite_scan.ScanPool``, each statement
+Every other list and every count may scan (a lambda filter's cost multiplies with the
+collections it ranges over). It runs inline on a leash (``scans.Leash``: stopped after
+``scans.INLINE_SECONDS``) and, when it outlasts that, on the threads of ``scans.ScanPool``,
 within the time budget (``statement_timeout_ms``; past it, 504 ``GatewayTimeout``), so that no
-request holds the event loop, and with it every other request, for longer than a bounded read.
-The budget is not applied to the inline statements: stopping one would not give back the time
-it held the loop, and none of them can scan. SQLAlchemy still defines the tables and builds
-every statement; statements are compiled to SQLite's SQL.
+request holds the event loop, and with it every other request, for longer than a bounded read
+or the leash. Most such statements finish inline long before the leash, and a thread hop costs
+them more than their own work (docs/design.md). Statements by primary key have no budget:
+stopping one would not give back the time it held the loop, and none of them can scan.
+SQLAlchemy still defines the tables and builds every statement; statements are compiled to
+SQLite's SQL.
 
 WAL journal, ``synchronous=NORMAL`` (a committed write survives a crash of the process; only
 an operating-system crash can lose the last commits) and a busy timeout so that several worker
@@ -24,8 +27,10 @@ processes can write the same file.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,23 +39,25 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from graphsec.errors import ServiceUnavailable
 from graphsec.odata.query import ListQuery, default_order
-from graphsec.schema.security import ENTITY_SETS
 from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
 from graphsec.storage.base import Admit, Change, Page, changed
-from graphsec.storage.listing import StatementCache, split_page
-from graphsec.storage.sqlbase import (
+from graphsec.storage.sql.listing import StatementCache, split_page
+from graphsec.storage.sql.statements import (
     Compiled,
     conflict,
     encode_doc,
     fixed_statements,
     row_values,
 )
-from graphsec.storage.sqlite_reader import PointReader, ReaderUnavailable, open_reader
-from graphsec.storage.sqlite_scan import SCAN_THREADS, ScanPool
-from graphsec.storage.tables import build_tables
+from graphsec.storage.sql.tables import build_tables
+from graphsec.storage.sqlite.reader import PointReader, ReaderUnavailable, open_reader
+from graphsec.storage.sqlite.scans import SCAN_THREADS, Leash, ScanPool, failed
 
 DIALECT = "sqlite"
+
+Statements = list[tuple[str, Any]]
+Rows = list[list[Any]]
 
 
 def _enable_wal(conn: sqlite3.Connection, seconds: float = 10.0) -> None:
@@ -79,9 +86,10 @@ def _busy(exc: sqlite3.OperationalError) -> Exception:
 
 
 class SQLiteStore:
-    """:class:`graphsec.storage.base.Store` on a SQLite file."""
+    """:class:`graphsec.storage.base.Store` on a SQLite file, for the entity sets of the
+    catalogue ``entity_sets``."""
 
-    def __init__(self, path: Path, entity_sets: tuple[EntitySet, ...] = ENTITY_SETS,
+    def __init__(self, path: Path, entity_sets: tuple[EntitySet, ...], *,
                  busy_timeout_ms: int = 10_000, cache_kib: int = 64 * 1024,
                  statement_timeout_ms: int = 10_000, scan_threads: int = SCAN_THREADS) -> None:
         self.path = path
@@ -101,6 +109,7 @@ class SQLiteStore:
         self._conn: sqlite3.Connection | None = None
         self._reader: PointReader | None = None
         self._scans: ScanPool | None = None
+        self._leash = Leash()
         self._inline_orders = {name: default_order(et.entity_set)
                                for name, et in self.tables.items()}
         self._plain: dict[tuple[str, str], Compiled] = {}
@@ -154,73 +163,74 @@ class SQLiteStore:
         c = self._plain[(name, op)]
         return self.conn.execute(c.sql, c.params(values))
 
-    async def create(self, tenant: str, entity_set: str, doc: dict[str, Any],
+    async def create(self, tenant: str, entity_set: EntitySet, doc: dict[str, Any],
                      admit: Admit | None = None) -> bytes:
-        et = self.tables[entity_set]
+        et = self.tables[entity_set.name]
         data = encode_doc(doc, admit)
         try:
-            self._run(entity_set, "insert", row_values(et, tenant, doc["id"], doc, data, DIALECT))
+            self._run(entity_set.name, "insert", row_values(et, tenant, doc["id"], doc, data, DIALECT))
         except sqlite3.IntegrityError:
             raise conflict(et, doc["id"]) from None
         except sqlite3.OperationalError as exc:
             raise _busy(exc) from None
         return data
 
-    async def get(self, tenant: str, entity_set: str, entity_id: str) -> bytes | None:
+    async def get(self, tenant: str, entity_set: EntitySet, entity_id: str) -> bytes | None:
+        name = entity_set.name
         if self._reader is not None and self._conn is not None:
-            get = self._plain[(entity_set, "get")]  # parameters: tenant, id
+            get = self._plain[(name, "get")]  # parameters: tenant, id
             try:
-                return self._reader.one(entity_set, get.sql, tenant, entity_id)
+                return self._reader.one(name, get.sql, tenant, entity_id)
             except (UnicodeEncodeError, ReaderUnavailable):
                 pass  # not UTF-8 encodable, or a table it cannot see: sqlite3 tells
-        row = self._run(entity_set, "get", {"tenant": tenant, "id": entity_id}).fetchone()
+        row = self._run(name, "get", {"tenant": tenant, "id": entity_id}).fetchone()
         return None if row is None else bytes(row[0])
 
     async def update(
-        self, tenant: str, entity_set: str, entity_id: str, change: Change,
+        self, tenant: str, entity_set: EntitySet, entity_id: str, change: Change,
         admit: Admit | None = None,
     ) -> bytes | None:
-        et = self.tables[entity_set]
-        conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise _busy(exc) from None
-        try:
-            row = self._run(entity_set, "get", {"tenant": tenant, "id": entity_id}).fetchone()
+        name = entity_set.name
+        et = self.tables[name]
+        with self._transaction() as conn:
+            row = self._run(name, "get", {"tenant": tenant, "id": entity_id}).fetchone()
             if row is None:
-                conn.execute("ROLLBACK")
                 return None
             result = changed(change(orjson.loads(row[0])))
             doc = result.doc
             data = encode_doc(doc, admit)
-            self._run(entity_set, "update", row_values(et, tenant, entity_id, doc, data, DIALECT))
+            self._run(name, "update", row_values(et, tenant, entity_id, doc, data, DIALECT))
             if result.history:
-                append = self._plain[(entity_set, "append_history")]
+                append = self._plain[(name, "append_history")]
                 conn.executemany(append.sql, [
-                    append.params({"tenant": tenant, "id": entity_id, "entry": encode_doc(e).decode()})
+                    append.params({"tenant": tenant, "id": entity_id,
+                                   "entry": encode_doc(e).decode()})
                     for e in result.history])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return data
 
-    async def delete(self, tenant: str, entity_set: str, entity_id: str) -> bool:
-        key = {"tenant": tenant, "id": entity_id}
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that holds the write lock from its start (a 503 when another
+        process holds it past the busy timeout); committed at the end, rolled back on any
+        exception."""
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise _busy(exc) from None
         try:
-            deleted = self._run(entity_set, "delete", key).rowcount > 0
-            if deleted:
-                self._run(entity_set, "delete_history", key)
-            conn.execute("COMMIT")
+            yield conn
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        conn.execute("COMMIT")
+
+    async def delete(self, tenant: str, entity_set: EntitySet, entity_id: str) -> bool:
+        key = {"tenant": tenant, "id": entity_id}
+        with self._transaction():
+            deleted = self._run(entity_set.name, "delete", key).rowcount > 0
+            if deleted:
+                self._run(entity_set.name, "delete_history", key)
         return deleted
 
     @property
@@ -230,20 +240,31 @@ class SQLiteStore:
         assert self._scans is not None
         return self._scans
 
-    async def list(self, tenant: str, entity_set: str, query: ListQuery) -> Page:
-        et = self.tables[entity_set]
-        sql, params = self._statements.page(et, tenant, query)
+    async def list(self, tenant: str, entity_set: EntitySet, query: ListQuery) -> Page:
+        et = self.tables[entity_set.name]
+        statements = [self._statements.page(et, tenant, query)]
         if (query.filter is None and not query.count and not query.skip
-                and query.order == self._inline_orders[entity_set]):
-            rows = self.conn.execute(sql, params).fetchall()  # one index range: see the module
-        else:
-            rows = await self.scans.fetchall(sql, params)
-        docs, next_after = split_page(rows, query.limit)
-        total = await self.count(tenant, entity_set, query) if query.count else None
-        return Page(docs, next_after, total)
+                and query.order == self._inline_orders[entity_set.name]):
+            rows = self.conn.execute(*statements[0]).fetchall()  # one index range: see the module
+            return Page(*split_page(rows, query.limit))
+        if query.count:
+            statements.append(self._statements.total(et, tenant, query))
+        results = await self._may_scan(statements)
+        docs, next_after = split_page(results[0], query.limit)
+        return Page(docs, next_after, int(results[1][0][0]) if query.count else None)
 
-    async def count(self, tenant: str, entity_set: str, query: ListQuery) -> int:
-        sql, params = self._statements.total(self.tables[entity_set], tenant, query)
-        rows = await self.scans.fetchall(sql, params)
-        return int(rows[0][0])
+    async def count(self, tenant: str, entity_set: EntitySet, query: ListQuery) -> int:
+        statement = self._statements.total(self.tables[entity_set.name], tenant, query)
+        return int((await self._may_scan([statement]))[0][0][0])
+
+    async def _may_scan(self, statements: Statements) -> Rows:
+        """The rows of statements that may scan: inline when they finish within the leash
+        (``scans.INLINE_SECONDS``), else on the scan threads, in one hop, within the budget."""
+        try:
+            results = self._leash.run(self.conn, statements)
+        except sqlite3.OperationalError as exc:
+            raise failed(exc, self.statement_timeout_ms) from None
+        if results is not None:
+            return results
+        return await self.scans.fetch_many(statements)
 

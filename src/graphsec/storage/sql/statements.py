@@ -23,7 +23,7 @@ from sqlalchemy.sql import Executable
 
 from graphsec.errors import Conflict
 from graphsec.storage.base import Admit
-from graphsec.storage.tables import EntityTable
+from graphsec.storage.sql.tables import EntityTable
 
 
 def encode_doc(doc: dict[str, Any], admit: Admit | None = None) -> bytes:

@@ -1,0 +1,64 @@
+"""PostgreSQL's row version (``xmin``) in statements: a page read as ids and versions, and the
+bodies of the rows whose version is not held (``cache.py`` says why both exist).
+
+The dialect-neutral listing (``storage/sql/listing.py``) builds a page with whatever leading
+columns a store asks for; this module supplies PostgreSQL's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Text, and_, bindparam, cast, func, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import UserDefinedType
+
+from graphsec.odata.query import ListQuery
+from graphsec.storage.sql.listing import StatementCache
+from graphsec.storage.sql.tables import EntityTable
+
+
+class XID(UserDefinedType[int]):
+    """PostgreSQL's ``xid``: a transaction id, the type of ``xmin`` (asyncpg reads it as int)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "XID"
+
+
+def row_version() -> ColumnElement[int]:
+    """The version of a row: ``xmin``, the transaction that wrote it. A system column, so not
+    declared in the tables; unqualified, since in these statements only the entity's table
+    has one (a function's rows, such as ``unnest``'s, have no system columns)."""
+    return literal_column("xmin", XID())
+
+
+def versions_head(et: EntityTable) -> list[ColumnElement[Any]]:
+    """Each row's id and version instead of its document, for a page whose documents may
+    already be held."""
+    return [et.table.c.id, row_version()]
+
+
+class VersionedStatements(StatementCache):
+    """:class:`StatementCache` with the page as ids and versions."""
+
+    def versions_page(self, et: EntityTable, tenant: str,
+                      query: ListQuery) -> tuple[str, list[Any]]:
+        """SQL and positional parameters of one page as ``id, version, key1, …[, count]``
+        (the count when the query asks for it)."""
+        build = self.counted_page if query.count else self.page
+        return build(et, tenant, query, versions_head)
+
+
+def bodies_by_version(et: EntityTable) -> Select[Any]:
+    """The bodies of one tenant's rows (``tenant``) by id and version (``ids``/``versions``,
+    parallel arrays), each row with its key's position (``n``, from 1); a row whose version is
+    no longer the one asked for is not returned."""
+    t = et.table
+    keys = func.unnest(cast(bindparam("ids"), ARRAY(Text)),
+                       cast(bindparam("versions"), ARRAY(XID()))
+                       ).table_valued("id", "version", with_ordinality="n").render_derived(name="k")
+    match = and_(t.c.tenant_id == bindparam("tenant"), t.c.id == keys.c.id.collate("C"),
+                 row_version() == keys.c.version)
+    return select(keys.c.n, t.c.body).select_from(keys.join(t, match))

@@ -1,0 +1,80 @@
+"""SQLite statements that may scan run inline only while they are quick: a statement that
+outlasts the leash is stopped and run again on the scan threads, and goes there directly for a
+while after; a quick one never pays the thread hop."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from graphsec.storage.sqlite.scans import Leash
+
+SLOW = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000000) "
+        "SELECT count(*) FROM n")
+QUICK = "SELECT count(*) FROM t WHERE x < ?"
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    c = sqlite3.connect(tmp_path / "leash.db", isolation_level=None)
+    c.execute("CREATE TABLE t (x INTEGER)")
+    c.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(100)])
+    yield c
+    c.close()
+
+
+def test_quick_statements_run_inline_and_answer(conn: sqlite3.Connection) -> None:
+    leash = Leash(seconds=1.0)
+    assert leash.run(conn, [(QUICK, (10,)), ("SELECT x FROM t WHERE x = ?", (3,))]) == [
+        [(10,)], [(3,)]]
+
+
+def test_a_slow_statement_is_stopped_and_none_is_answered(conn: sqlite3.Connection) -> None:
+    leash = Leash(seconds=0.005)
+    assert leash.run(conn, [(QUICK, (10,)), (SLOW, ())]) is None
+    # the connection is left as it was: no progress handler, statements run to their end
+    assert conn.execute(QUICK, (50,)).fetchone() == (50,)
+
+
+def test_a_statement_found_slow_goes_to_the_threads_directly(conn: sqlite3.Connection) -> None:
+    leash = Leash(seconds=0.005)
+    assert leash.run(conn, [(SLOW, ())]) is None
+    calls: list[int] = []
+    conn.set_trace_callback(lambda _: calls.append(1))
+    assert leash.run(conn, [(SLOW, ())]) is None
+    assert calls == [], "a statement remembered as slow was run inline again"
+    assert leash.run(conn, [(QUICK, (5,))]) == [[(5,)]]
+
+
+def test_other_errors_are_not_taken_for_slowness(conn: sqlite3.Connection) -> None:
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        Leash(seconds=1.0).run(conn, [("SELECT * FROM missing", ())])
+
+
+async def test_a_quick_filtered_page_and_count_never_reach_the_threads(tmp_path: Path) -> None:
+    from graphsec.odata.filter import parse_filter
+    from graphsec.odata.query import ListQuery, default_order
+    from graphsec.schema.security import ENTITY_SETS, SECURE_SCORE, SECURE_SCORES
+    from graphsec.storage.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "store.db", ENTITY_SETS)
+    await store.open()
+    try:
+        for i in range(20):
+            await store.create("t", SECURE_SCORES, {"id": f"s{i}", "currentScore": float(i),
+                                                   "createdDateTime": "2024-03-19T15:21:00Z"})
+
+        async def no_threads(statements: object) -> list[list[object]]:
+            raise AssertionError("a quick statement was sent to the scan threads")
+
+        store.scans.fetch_many = no_threads  # type: ignore[method-assign]
+        query = ListQuery(order=default_order(SECURE_SCORES), limit=5, count=True,
+                          filter=parse_filter("currentScore lt 12", SECURE_SCORE))
+        page = await store.list("t", SECURE_SCORES, query)
+        assert (len(page.docs), page.count) == (5, 12)
+        assert await store.count("t", SECURE_SCORES, query) == 12
+    finally:
+        await store.close()
