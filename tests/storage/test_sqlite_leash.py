@@ -15,6 +15,8 @@ from graphsec.storage.sqlite.scans import Leash
 SLOW = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000000) "
         "SELECT count(*) FROM n")
 QUICK = "SELECT count(*) FROM t WHERE x < ?"
+COUNTING = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+            "SELECT count(*) FROM n")
 
 
 @pytest.fixture
@@ -39,14 +41,25 @@ def test_a_slow_statement_is_stopped_and_none_is_answered(conn: sqlite3.Connecti
     assert conn.execute(QUICK, (50,)).fetchone() == (50,)
 
 
-def test_a_statement_found_slow_goes_to_the_threads_directly(conn: sqlite3.Connection) -> None:
+def test_a_statement_remembered_as_expensive_goes_to_the_threads_directly(
+        conn: sqlite3.Connection) -> None:
     leash = Leash(seconds=0.005)
     assert leash.run(conn, [(SLOW, ())]) is None
+    leash.remember([(SLOW, ())])
     calls: list[int] = []
     conn.set_trace_callback(lambda _: calls.append(1))
     assert leash.run(conn, [(SLOW, ())]) is None
-    assert calls == [], "a statement remembered as slow was run inline again"
+    assert calls == [], "a statement remembered as expensive was run inline again"
     assert leash.run(conn, [(QUICK, (5,))]) == [[(5,)]]
+
+
+def test_outlasting_the_leash_once_does_not_send_a_statement_away(
+        conn: sqlite3.Connection) -> None:
+    """A worker's first reads find a cold page cache; that alone must not cost a statement
+    the thread hop for a minute."""
+    leash = Leash(seconds=0.005)
+    assert leash.run(conn, [(COUNTING, (50_000_000,))]) is None
+    assert leash.run(conn, [(COUNTING, (10,))]) == [[(10,)]]
 
 
 def test_other_errors_are_not_taken_for_slowness(conn: sqlite3.Connection) -> None:

@@ -52,9 +52,16 @@ INLINE_STEPS = 1_000
 """SQLite VM instructions between two checks of the inline deadline (a few microseconds)."""
 
 SLOW_REMEMBERED = 256
-"""Statements (by SQL text) found too slow inline go straight to the threads for a while."""
+"""Statements (by SQL text) found expensive go straight to the threads for a while."""
 
 SLOW_SECONDS = 60.0
+
+EXPENSIVE_SECONDS = 0.05
+"""A statement that outlasted the leash and then took this long on the threads is expensive:
+it skips the leash for :data:`SLOW_SECONDS`. Outlasting the leash alone does not make a
+statement expensive: a worker's first reads find no page in its cache, and one remembered on
+that account would pay the thread hop for a minute (it did: a filtered page and its count that
+take half a millisecond warm stayed at a third of their rate in ``bench/compare.py``)."""
 
 
 def failed(exc: sqlite3.OperationalError, timeout_ms: int) -> Exception:
@@ -92,8 +99,8 @@ class Leash:
     """Runs statements inline on a connection of the event loop's thread, each read within
     :data:`INLINE_SECONDS`; :meth:`run` answers None when one was stopped for taking longer
     (then nothing it read is used, and the caller runs them all on the threads). A statement
-    stopped once is sent to the threads directly for :data:`SLOW_SECONDS`, so repeated
-    expensive queries do not each spend the inline time first."""
+    given to :meth:`remember` as expensive is sent to the threads directly for :data:`SLOW_SECONDS`,
+    so repeated expensive queries do not each spend the inline time first."""
 
     def __init__(self, seconds: float = INLINE_SECONDS) -> None:
         self.seconds = seconds
@@ -114,11 +121,16 @@ class Leash:
                 except sqlite3.OperationalError as exc:
                     if "interrupted" not in str(exc):
                         raise
-                    self._remember(sql, now)
                     return None
         finally:
             conn.set_progress_handler(None, 0)
         return results
+
+    def remember(self, statements: list[tuple[str, Any]]) -> None:
+        """Send these statements to the threads directly for the next :data:`SLOW_SECONDS`."""
+        now = time.monotonic()
+        for sql, _ in statements:
+            self._remember(sql, now)
 
     def _remember(self, sql: str, now: float) -> None:
         if len(self._slow) >= SLOW_REMEMBERED:

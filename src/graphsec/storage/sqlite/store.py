@@ -52,7 +52,13 @@ from graphsec.storage.sql.statements import (
 )
 from graphsec.storage.sql.tables import build_tables
 from graphsec.storage.sqlite.reader import PointReader, ReaderUnavailable, open_reader
-from graphsec.storage.sqlite.scans import SCAN_THREADS, Leash, ScanPool, failed
+from graphsec.storage.sqlite.scans import (
+    EXPENSIVE_SECONDS,
+    SCAN_THREADS,
+    Leash,
+    ScanPool,
+    failed,
+)
 
 DIALECT = "sqlite"
 
@@ -266,5 +272,9 @@ class SQLiteStore:
             raise failed(exc, self.statement_timeout_ms) from None
         if results is not None:
             return results
-        return await self.scans.fetch_many(statements)
+        started = time.monotonic()
+        results = await self.scans.fetch_many(statements)
+        if time.monotonic() - started > EXPENSIVE_SECONDS:
+            self._leash.remember(statements)
+        return results
 
