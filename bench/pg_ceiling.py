@@ -10,7 +10,7 @@ the machine.
     python bench/pg_ceiling.py --database postgresql://postgres@127.0.0.1/graphsec_bench_10k
 
 The database must hold ``graphsec seed`` data (run.py's ``--keep-data`` keeps one). ``--reads
-prepared,wire,batch`` measures the store once with each reader by id (``GRAPHSEC_PG_READS``), in
+prepared,batch`` measures the store once with each reader by id (``GRAPHSEC_PG_READS``), in
 turn, with ``--scenarios get_by_id`` only the reads by id: a first look at the readers, in one
 process, before ``bench/compare.py`` measures them behind HTTP.
 """

@@ -24,7 +24,7 @@ from graphsec.schema.limits import (
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 DEFAULT_STATEMENT_TIMEOUT_MS = 10_000
 DEFAULT_BODY_TIMEOUT = 30
-PG_READS = ("prepared", "wire", "batch")
+PG_READS = ("prepared", "batch")
 """How a PostgreSQL worker reads by id (``storage/postgres/reads/__init__.py``)."""
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 _HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?\.?", re.ASCII)
@@ -58,8 +58,8 @@ class Settings:
     0 turns it off; ``storage/postgres/cache.py``)."""
     pg_reads: str = "prepared"
     """PostgreSQL: how each worker reads by id (``GRAPHSEC_PG_READS``): ``prepared`` (asyncpg's
-    public API, a connection of its own), ``wire`` (the wire protocol over asyncpg's transport,
-    pipelined) or ``batch`` (through the pool); one of :data:`PG_READS`."""
+    public API, a connection of its own) or ``batch`` (through the pool); one of
+    :data:`PG_READS`."""
     sqlite_cache_mb: int = 64
     """SQLite: MiB of database pages each of a worker's connections may keep (two, and one
     per thread for statements that can scan: ``storage/sqlite/scans.py``)

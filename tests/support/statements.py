@@ -1,16 +1,13 @@
 """Count the statements a PostgreSQL store sends, from the client's side: exact, no sleeps.
 
-Three counters together see every statement:
+Two counters together see every statement:
 
 - asyncpg's own query log (``Connection.add_query_logger``) on every connection opened while
   counting: the pool's connections and the set-up query of each
   (``graphsec.storage.postgres.pool.ConnectionPool.open_dedicated``);
 - the executions of prepared statements (``Connection.prepare`` then ``fetch``, ``fetchrow``,
   ``fetchval``, ``fetchmany``, ``executemany``), which asyncpg does not log: one statement each,
-  the way the prepared-statement reader (``storage/postgres/reads/``) reads by id;
-- for the connection whose transport the wire reader takes over
-  (``storage/postgres/reads/wire.py``), where asyncpg sees nothing any more, the wire reader's
-  own count of the statements it sent.
+  the way the prepared-statement reader (``storage/postgres/reads/``) reads by id.
 
 Preparing a statement runs nothing (asyncpg prepares the statements of ``Connection.fetch`` too,
 and logs them once, when they run), so it is not counted.
@@ -26,8 +23,6 @@ import asyncpg
 import pytest
 from asyncpg.prepared_stmt import PreparedStatement
 
-from graphsec.storage.postgres.reads.wire import WireReads
-
 T = TypeVar("T")
 
 RUNS = ("fetch", "fetchrow", "fetchval", "fetchmany", "executemany")
@@ -41,8 +36,7 @@ class StatementCounter:
 
     def __init__(self) -> None:
         self.queries: list[str] = []
-        """What asyncpg ran, in order (the wire reader's statements are not here)."""
-        self.wire_readers: list[WireReads] = []
+        """What asyncpg ran, in order."""
 
     def log(self, record: Any) -> None:
         """asyncpg's query logger: one call per statement run."""
@@ -52,7 +46,7 @@ class StatementCounter:
         """Statements so far. asyncpg hands each query to its loggers with ``call_soon``: one
         turn of the event loop runs those of every query that has returned."""
         await asyncio.sleep(0)
-        return len(self.queries) + sum(w.statements for w in self.wire_readers)
+        return len(self.queries)
 
     async def of(self, operation: Awaitable[T]) -> tuple[T, int]:
         """``operation``'s result and the statements it sent (nothing else may run meanwhile)."""
@@ -77,8 +71,7 @@ def _logged(counter: StatementCounter, run: Callable[..., Awaitable[Any]]) -> An
 def count_statements(monkeypatch: pytest.MonkeyPatch) -> StatementCounter:
     """Start counting: every ``asyncpg.connect`` from now on (the store's pool calls it at
     each use, so the patch reaches it) gets the counter as a query logger, every run of a
-    prepared statement is logged, and every wire reader created is remembered.
-    ``monkeypatch`` undoes all three at the end of the test."""
+    prepared statement is logged. ``monkeypatch`` undoes both at the end of the test."""
     counter = StatementCounter()
     connect = asyncpg.connect
 
@@ -87,14 +80,7 @@ def count_statements(monkeypatch: pytest.MonkeyPatch) -> StatementCounter:
         conn.add_query_logger(counter.log)
         return conn
 
-    init = WireReads.__init__
-
-    def remembered_init(self: WireReads, *args: Any, **kwargs: Any) -> None:
-        init(self, *args, **kwargs)
-        counter.wire_readers.append(self)
-
     monkeypatch.setattr(asyncpg, "connect", logged_connect)
     for name in RUNS:
         monkeypatch.setattr(PreparedStatement, name, _logged(counter, getattr(PreparedStatement, name)))
-    monkeypatch.setattr(WireReads, "__init__", remembered_init)
     return counter

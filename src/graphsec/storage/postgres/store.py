@@ -45,7 +45,6 @@ from graphsec.storage.postgres.pool import ConnectionPool, connection_lost, unav
 from graphsec.storage.postgres.reads import PointReads
 from graphsec.storage.postgres.reads.batch import BatchReads
 from graphsec.storage.postgres.reads.prepared import PreparedReads
-from graphsec.storage.postgres.reads.wire import WireReads
 from graphsec.storage.postgres.versions import VersionedStatements, bodies_by_version
 from graphsec.storage.sql.listing import next_keys, split_page
 from graphsec.storage.sql.statements import (
@@ -65,7 +64,6 @@ REVISION: Select[Any] = select(column("version_num")).select_from(table("alembic
 
 READERS: dict[str, Callable[[ConnectionPool, dict[str, str], BodyCache | None], PointReads]] = {
     "prepared": PreparedReads,
-    "wire": WireReads,
     "batch": BatchReads,
 }
 """The readers by id a store can use, by ``Settings.pg_reads`` (``reads/__init__.py``)."""
@@ -87,8 +85,8 @@ class PostgresStore:
         self.statement_timeout_ms = statement_timeout_ms
         """How long any statement may run before PostgreSQL stops it (0: no limit)."""
         self.reads = reads
-        """Which reader serves reads by id (a key of :data:`READERS`); where it cannot open
-        (the wire reader on an asyncpg without the transport it needs), ``batch``."""
+        """Which reader serves reads by id (a key of :data:`READERS`); where it cannot open,
+        ``batch``."""
         if reads not in READERS:
             raise ValueError(f"no reader {reads!r}: one of {', '.join(READERS)}")
         self.cache = BodyCache(cache_bytes) if cache_bytes > 0 else None

@@ -1,4 +1,4 @@
-"""Reads by id on PostgreSQL: one Protocol, three readers, one statement.
+"""Reads by id on PostgreSQL: one Protocol, two readers, one statement.
 
 A GET by id is the one request whose answer the database must give (a write by any worker or
 tool is seen at once) and whose work there is tiny: a version check against the document cache
@@ -8,8 +8,6 @@ per round trip. Which reader a store uses is ``Settings.pg_reads`` (``GRAPHSEC_P
 
 - ``prepared`` (``prepared.py``, the default): asyncpg's public API only, one connection of its
   own, a statement prepared once per connection, the keys as one ``jsonb`` parameter.
-- ``wire`` (``wire.py``): the same statement spoken in the wire protocol over asyncpg's private
-  transport, pipelined; opt-in (``docs/design.md`` says when it pays).
 - ``batch`` (``batch.py``): through the store's pool with ``Connection.fetch``; also what the
   store falls back to when another reader cannot open.
 
