@@ -52,6 +52,7 @@ def create_app(settings: Settings, settle: bool = False) -> GraphApp:
         shutdown=store.close,
         origin=Origin(settings.public_url, settings.allowed_hosts, settings.host, settings.port),
         body_timeout_seconds=settings.body_timeout_seconds,
+        batch_timeout_seconds=settings.batch_timeout_seconds,
     )
 
 

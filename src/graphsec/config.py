@@ -24,6 +24,7 @@ from graphsec.schema.limits import (
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 DEFAULT_STATEMENT_TIMEOUT_MS = 10_000
 DEFAULT_BODY_TIMEOUT = 30
+DEFAULT_BATCH_TIMEOUT = 30
 PG_READS = ("prepared", "batch")
 """How a PostgreSQL worker reads by id (``storage/postgres/reads/__init__.py``)."""
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
@@ -85,6 +86,10 @@ class Settings:
     """Seconds a client has to send a whole request body, counted from when the server starts
     reading it (``GRAPHSEC_BODY_TIMEOUT_SECONDS``); later → 408 and the connection is closed.
     A deadline, not an idle timeout: a byte a second cannot hold a connection longer."""
+    batch_timeout_seconds: int = DEFAULT_BATCH_TIMEOUT
+    """Seconds after its arrival within which a ``$batch`` may start its requests
+    (``GRAPHSEC_BATCH_TIMEOUT_SECONDS``); a request not started by then answers 504 inside the
+    batch. A started request runs to its end, within the statement budget."""
     public_url: str | None = None
     """The origin links are built from (``--public-url``, ``GRAPHSEC_PUBLIC_URL``), e.g.
     ``https://graph.example.com`` behind a proxy; any Host header is then accepted and ignored.
@@ -115,6 +120,7 @@ class Settings:
         statement_timeout_ms = _whole(env, "GRAPHSEC_STATEMENT_TIMEOUT_MS",
                                       DEFAULT_STATEMENT_TIMEOUT_MS)
         body_timeout = _whole(env, "GRAPHSEC_BODY_TIMEOUT_SECONDS", DEFAULT_BODY_TIMEOUT)
+        batch_timeout = _whole(env, "GRAPHSEC_BATCH_TIMEOUT_SECONDS", DEFAULT_BATCH_TIMEOUT)
         allowed = tuple((env.get("GRAPHSEC_ALLOWED_HOSTS") or "").split(","))
         settings = cls(home=home, database_url=database_url, max_body_bytes=max_body,
                        host=env.get("GRAPHSEC_HOST") or cls.host,
@@ -125,6 +131,7 @@ class Settings:
                        max_collection_items=max_items, max_json_depth=max_depth,
                        max_document_bytes=max_document,
                        body_timeout_seconds=body_timeout,
+                       batch_timeout_seconds=batch_timeout,
                        statement_timeout_ms=statement_timeout_ms,
                        public_url=env.get("GRAPHSEC_PUBLIC_URL") or None, allowed_hosts=allowed)
         given = {k: v for k, v in overrides.items() if v is not None and k != "home"}
@@ -156,6 +163,8 @@ class Settings:
                                 "3600000 (an hour)")
         if not 1 <= self.body_timeout_seconds <= 3600:
             raise SettingsError("GRAPHSEC_BODY_TIMEOUT_SECONDS must be from 1 to 3600")
+        if not 1 <= self.batch_timeout_seconds <= 3600:
+            raise SettingsError("GRAPHSEC_BATCH_TIMEOUT_SECONDS must be from 1 to 3600")
         if not 1 <= self.max_collection_items <= 1_000_000:
             raise SettingsError("GRAPHSEC_MAX_COLLECTION_ITEMS must be from 1 to 1000000")
         if not 6 <= self.max_json_depth <= 200:
@@ -210,6 +219,7 @@ class Settings:
             "GRAPHSEC_MAX_DOCUMENT_BYTES": str(self.max_document_bytes),
             "GRAPHSEC_STATEMENT_TIMEOUT_MS": str(self.statement_timeout_ms),
             "GRAPHSEC_BODY_TIMEOUT_SECONDS": str(self.body_timeout_seconds),
+            "GRAPHSEC_BATCH_TIMEOUT_SECONDS": str(self.batch_timeout_seconds),
             "GRAPHSEC_PUBLIC_URL": self.public_url or "",
             "GRAPHSEC_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
         }

@@ -18,6 +18,8 @@ Exception tree::
     ├── Conflict                    409 Conflict
     ├── RequestEntityTooLarge       413 RequestEntityTooLarge
     ├── UnsupportedMediaType        415 UnsupportedMediaType
+    ├── FailedDependency            424 failedDependency: a request of a $batch whose
+    │                               dependency (dependsOn) did not succeed was not run
     ├── TooManyRequests             429 TooManyRequests (+ Retry-After, integer seconds)
     ├── ServiceUnavailable          503 serviceNotAvailable (+ Retry-After): PostgreSQL is
     │                               unreachable, or another writer holds SQLite's lock (the
@@ -132,6 +134,11 @@ class RequestEntityTooLarge(GraphError):
 class UnsupportedMediaType(GraphError):
     status = 415
     code = "UnsupportedMediaType"
+
+
+class FailedDependency(GraphError):
+    status = 424
+    code = "failedDependency"
 
 
 class TooManyRequests(GraphError):

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.bench
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("get_by_id", "list_top1", "list_top100", "filter_count", "deep_paging",
-             "patch_control_profile", "post_score")
+             "patch_control_profile", "post_score", "batch_get_by_id")
 
 
 def _number(cell: str) -> float:

@@ -11,17 +11,21 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
+from graphsec.api import batch
 from graphsec.api.disconnect import unless_client_leaves
 from graphsec.api.origin import Origin
 from graphsec.api.request_ids import RequestIds
 from graphsec.api.routing import Router, Target
+from graphsec.auth.principal import Principal
 from graphsec.auth.tokens import TokenVerifier
 from graphsec.errors import (
     BadRequest,
     GraphError,
+    MethodNotAllowed,
     RequestEntityTooLarge,
     RequestTimeout,
     UnsupportedMediaType,
@@ -148,6 +152,7 @@ class GraphApp:
         shutdown: Callable[[], Awaitable[None]],
         origin: Origin,
         body_timeout_seconds: float,
+        batch_timeout_seconds: float = 30,
     ) -> None:
         self.router = router
         self.verifier = verifier
@@ -155,6 +160,7 @@ class GraphApp:
         self.max_body_bytes = max_body_bytes
         self.origin = origin
         self.body_timeout_seconds = body_timeout_seconds
+        self.batch_timeout_seconds = batch_timeout_seconds
         self._startup = startup
         self._shutdown = shutdown
         self._started = False
@@ -236,9 +242,25 @@ class GraphApp:
             first = path.lstrip("/").split("/", 1)[0]
             raise BadRequest(f"Invalid version: '{first}'. Use /v1.0 or /beta.")
         principal = self.verifier.verify_header(request.headers.get("authorization"))
-        target = self.router.resolve(path, request.method)
-        raw = split_query(request.query, version)
-        if request.method == "GET":
+        if "batch" in path and _is_batch(path):
+            return await self._batch(request, principal, base, version)
+        method = request.method
+        if method in ("POST", "PATCH"):
+            request.bound_body_reads(self.body_timeout_seconds)
+        return await self._serve(method, path, request.query, request.headers, principal, base,
+                                 version, functools.partial(request.json_body,
+                                                            self.max_body_bytes),
+                                 request.receive)
+
+    async def _serve(self, method: str, path: str, query: str, headers: dict[str, str],
+                     principal: Principal, base: str, version: str,
+                     body: Callable[[], Awaitable[Any]], watch: Receive | None) -> Response:
+        """One request, top-level or of a batch, after authentication: route, options,
+        dispatch. ``body`` reads the JSON body; ``watch`` (top level only) is where a client's
+        departure shows, to stop lists and counts that may scan."""
+        target = self.router.resolve(path, method)
+        raw = split_query(query, version)
+        if method == "GET":
             context: Context = _OPTIONS_CONTEXT[target.kind]
             options = parse_options(raw, target.entity_set.entity_type, context,
                                     target.entity_set.name)
@@ -251,34 +273,97 @@ class GraphApp:
             base_url=f"{base}/{version}",
             path_and_query=(path, raw),
             options=options,
-            prefer=_prefer(request.headers.get("prefer", "")),
+            prefer=_prefer(headers.get("prefer", "")),
         )
-        return await self._dispatch(request, target, call)
+        return await self._dispatch(method, target, call, body, watch)
 
-    async def _dispatch(self, request: Request, target: Target, call: Call) -> Response:
-        r, method = self.resource, request.method
-        if method in ("POST", "PATCH"):
-            request.bound_body_reads(self.body_timeout_seconds)
+    async def _dispatch(self, method: str, target: Target, call: Call,
+                        read_body: Callable[[], Awaitable[Any]],
+                        watch: Receive | None) -> Response:
+        r = self.resource
         if target.kind == "count":
-            return await unless_client_leaves(request.receive, r.count(call))
+            if watch is None:
+                return await r.count(call)
+            return await unless_client_leaves(watch, r.count(call))
         if target.kind == "item":
             assert target.key is not None
             if method == "GET":
                 return await r.get(call, target.key)
             if method == "DELETE":
                 return await r.delete(call, target.key)
-            return await r.update(call, target.key, await request.json_body(self.max_body_bytes))
+            return await r.update(call, target.key, await read_body())
         if method == "GET":
-            if not call.options.may_scan:  # one index range: over before a client could leave
+            if watch is None or not call.options.may_scan:  # one index range: soon over
                 return await r.list(call)
-            return await unless_client_leaves(request.receive, r.list(call))
-        body = await request.json_body(self.max_body_bytes)
+            return await unless_client_leaves(watch, r.list(call))
+        body = await read_body()
         if method == "PATCH":
             if not target.entity_set.collection_patch:
                 raise BadRequest(f"PATCH is not supported on the collection; address the entity: "
                                  f"/{call.version}/security/{call.entity_set.name}/{{id}}.")
             return await r.update_from_body(call, body)
         return await r.create(call, body)
+
+
+    async def _batch(self, request: Request, principal: Principal, base: str,
+                     version: str) -> Response:
+        """``POST /{version}/$batch``: every request of the batch through :meth:`_serve`, with
+        the batch's own token; 200 with each request's answer (graphsec.api.batch)."""
+        if request.method != "POST":
+            raise MethodNotAllowed(request.method, ("POST",))
+        request.bound_body_reads(self.body_timeout_seconds)
+        items, sequential = batch.parse(await request.json_body(self.max_body_bytes))
+        deadline = asyncio.get_running_loop().time() + self.batch_timeout_seconds
+        ids: list[tuple[str, str]] = []
+        for item in items:
+            request_id = _request_ids.next()
+            sent = item.headers.get("client-request-id", "").strip()
+            ids.append((request_id, sent[:200] if sent else request_id))
+
+        def refuse(n: int, error: GraphError) -> Response:
+            return error_response(error, *ids[n])
+
+        async def serve(n: int) -> Response:
+            item = items[n]
+
+            async def read_body() -> Any:
+                return item.json_body()
+
+            try:
+                return await self._serve(item.method, f"/{version}/{item.path}", item.query,
+                                         item.headers, principal, base, version, read_body,
+                                         None)
+            except GraphError as exc:
+                return refuse(n, exc)
+            except Exception:
+                log.exception("unhandled error on %s %s in a batch", item.method, item.path)
+                return refuse(n, GraphError("An internal error occurred; the request-id "
+                                            "identifies it in the server log."))
+
+        gone = False
+
+        async def watch() -> None:  # the body is read: receive() now answers a departure
+            nonlocal gone
+            try:
+                while (await request.receive())["type"] != "http.disconnect":
+                    pass
+            except Exception:
+                return
+            gone = True
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            answers = await batch.run(items, sequential, serve, refuse, deadline,
+                                      lambda: gone)
+        finally:
+            watcher.cancel()
+        return json_response(200, batch.render(items, answers, ids))
+
+
+def _is_batch(path: str) -> bool:
+    """Whether ``path`` is ``/{version}/$batch`` (``$`` may be percent-encoded)."""
+    segments = path.strip("/").split("/")
+    return len(segments) == 2 and unquote(segments[1]).lower() == "$batch"
 
 
 _NO_PREFERENCES: frozenset[str] = frozenset()
