@@ -2,7 +2,7 @@
 
 Run: python bench/compare.py --rev before=6c18cac --rev after=WORK
                              [--backend postgresql] [--scale 10k] [--scenario get_by_id]
-                             [--rounds 6] [--duration 5] [--env NAME:VAR=VALUE]
+                             [--rounds 6] [--duration 5] [--env NAME:VAR=VALUE] [--workers 1]
 
 On a 2-core VM shared with the load generator, two runs of ``bench/run.py`` differ by 10-30 %,
 more than most changes are worth. Here every revision's server and the bare app run at once, on
@@ -61,21 +61,22 @@ def source_trees(revs: list[tuple[str, str]], tmp: Path) -> Iterator[dict[str, P
 
 
 def serve(name: str, src: Path, store: bench.Store, work: Path,
-          extra_env: dict[str, str] | None = None) -> bench.Server:
-    """``graphsec serve`` from ``src``, one worker, on ``store`` (``extra_env`` added)."""
+          extra_env: dict[str, str] | None = None, workers: int = 1) -> bench.Server:
+    """``graphsec serve`` from ``src`` with ``workers`` on ``store`` (``extra_env`` added)."""
     port = bench.free_port()
     env = {**store.env(), **(extra_env or {}), "PYTHONPATH": str(src)}
     argv = [sys.executable, "-c", "from graphsec.cli import main; main()", "serve", "--port",
-            str(port), "--database", store.url, "--workers", "1"]
+            str(port), "--database", store.url, "--workers", str(workers)]
     return bench.Server(name, argv, env, port, work / f"{name}.log")
 
 
-def bare(payloads: Path, work: Path) -> bench.Server:
+def bare(payloads: Path, work: Path, workers: int = 1) -> bench.Server:
     """The Python ceiling (``bare_app.py``) answering with ``payloads``."""
     port = bench.free_port()
     return bench.Server(
         "bare", [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
-                 "--port", str(port), "--workers", "1", "--no-access-log", "--working-dir",
+                 "--port", str(port), "--workers", str(workers), "--no-access-log",
+                 "--working-dir",
                  str(bench.BENCH), "bare_app:app"],
         {**os.environ, "BENCH_BARE_PAYLOADS": str(payloads)}, port, work / "bare.log")
 
@@ -89,7 +90,7 @@ def measure(args: argparse.Namespace, tool: bench.LoadTool, store: bench.Store,
     spec_path, payloads = work / "scenario.spec", work / "bare-payloads.json"
     rates: dict[str, list[float]] = {name: [] for name in [*trees, "bare"]}
     for i in range(args.rounds):
-        servers = {name: serve(name, src, store, work, args.env.get(name))
+        servers = {name: serve(name, src, store, work, args.env.get(name), args.workers)
                    for name, src in trees.items()}
         try:
             for server in servers.values():
@@ -104,7 +105,7 @@ def measure(args: argparse.Namespace, tool: bench.LoadTool, store: bench.Store,
                 bench.write_spec(spec, spec_path, "compare-")
                 payloads.write_bytes(orjson.dumps({args.scenario: {"status": status,
                                                                    "body": body}}))
-            servers["bare"] = bare(payloads, work)
+            servers["bare"] = bare(payloads, work, args.workers)
             servers["bare"].wait_ready("/")
             names = list(servers)
             for name in names:
@@ -126,6 +127,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scale", choices=tuple(bench.SCALES), default="10k")
     p.add_argument("--scenario", choices=tuple(bench.TITLES), default="get_by_id")
     p.add_argument("--rounds", type=int, default=6)
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes of every server (graphsec's and the bare app)")
     p.add_argument("--duration", type=float, default=5.0, help="seconds per server and round")
     p.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
     p.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "graphsec-compare"))

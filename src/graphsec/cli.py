@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any
+from pathlib import Path
+from typing import IO, Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
 from graphsec import ports
+from graphsec.auth import registrations as apps
+from graphsec.auth import tls
 from graphsec.auth.keys import SigningKey, UnsafeKeyFile, load_or_create, secure_home
 from graphsec.auth.principal import TENANT_EXAMPLE, canonical_tenant
 from graphsec.auth.tokens import LocalIssuer
-from graphsec.config import Settings, SettingsError
+from graphsec.config import ConfigFileError, Settings, SettingsError
 from graphsec.storage import migrate
 
 
@@ -37,6 +43,8 @@ class ArgumentFailure(Failure):
 def _settings(**flags: object) -> Settings:
     try:
         return Settings.from_env(None, **flags)
+    except ConfigFileError as exc:
+        raise Failure(str(exc)) from None
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -87,9 +95,33 @@ def main() -> None:
                    "graphsec db upgrade does (SQLite files are always upgraded).")
 @click.option("--demo", is_flag=True,
               help="Load a small sample tenant first and print a token for it.")
+@click.option("--tls", "use_tls", is_flag=True,
+              help="Serve HTTPS (GRAPHSEC_TLS=1; default port 8443): needed by MSAL and "
+                   "azure-identity for the token endpoint. Without --certfile a local CA in "
+                   "GRAPHSEC_HOME signs a certificate (graphsec ca prints its path).")
+@click.option("--certfile", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --tls: the server's certificate chain, PEM (GRAPHSEC_TLS_CERTFILE).")
+@click.option("--keyfile", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --tls: the certificate's private key, PEM (GRAPHSEC_TLS_KEYFILE).")
+@click.option("--trust-issuer", "trust_issuers", multiple=True, metavar="URL",
+              help="Also accept RS256 tokens of this OIDC issuer (its exact 'iss'; keys from "
+                   "URL/.well-known/openid-configuration's jwks_uri; repeatable; "
+                   "GRAPHSEC_TRUST_ISSUERS).")
+@click.option("--audience", "audiences", multiple=True, metavar="AUD",
+              help="An 'aud' accepted from trusted issuers (repeatable; GRAPHSEC_AUDIENCES; "
+                   "default: Microsoft Graph's).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, metavar="FILE",
+              help="Throttling, chaos and providers from this TOML file (GRAPHSEC_CONFIG; "
+                   "docs/configuration.md); a bad file stops serve with one line naming the key.")
+@click.option("--throttle", is_flag=True,
+              help="Enforce Graph's throttling limits for /security, per application and "
+                   "tenant, across workers and instances (GRAPHSEC_THROTTLE=1).")
 def serve(host: str | None, port: int | None, database_url: str | None,
           workers: int | None, pool_size: int | None, public_url: str | None,
-          allowed_hosts: tuple[str, ...], upgrade_schema: bool, demo: bool) -> None:
+          allowed_hosts: tuple[str, ...], upgrade_schema: bool, demo: bool, use_tls: bool,
+          certfile: Path | None, keyfile: Path | None, trust_issuers: tuple[str, ...],
+          audiences: tuple[str, ...], config_file: Path | None, throttle: bool) -> None:
     """Run the server (granian, ASGI).
 
     \b
@@ -104,7 +136,10 @@ def serve(host: str | None, port: int | None, database_url: str | None,
 
     settings = _settings(host=host, port=port, database_url=database_url, workers=workers,
                          pool_size=pool_size, public_url=public_url,
-                         allowed_hosts=allowed_hosts or None)
+                         allowed_hosts=allowed_hosts or None, tls=use_tls or None,
+                         certfile=certfile, keyfile=keyfile,
+                         trust_issuers=trust_issuers or None, audiences=audiences or None,
+                         config_file=config_file, throttle=throttle or None)
     os.environ.update(settings.environ())
     _listen_check(settings)  # before any work: a second server on the port stops at once
     _key(settings)  # one key for every worker, created before they start
@@ -112,8 +147,13 @@ def serve(host: str | None, port: int | None, database_url: str | None,
     if demo:
         _demo(settings)
     where = settings.sqlite_path() if settings.backend == "sqlite" else _redacted(settings)
-    click.echo(f"graphsec: http://{settings.host}:{settings.port}/v1.0 and /beta, "
+    certificate = _certificate(settings)
+    scheme = "https" if settings.tls else "http"
+    click.echo(f"graphsec: {scheme}://{settings.host}:{settings.port}/v1.0 and /beta, "
                f"data in {where}", err=True)
+    if settings.tls:
+        click.echo(f"graphsec: token endpoint {settings.authority}/{{tenant}}/oauth2/v2.0/token"
+                   f"; certificate {certificate[0]}", err=True)
     server = Granian(
         target="graphsec.app:app_from_env",
         factory=True,
@@ -122,6 +162,8 @@ def serve(host: str | None, port: int | None, database_url: str | None,
         interface=Interfaces.ASGI,
         workers=settings.workers,
         log_access=False,
+        ssl_cert=certificate[0] if settings.tls else None,
+        ssl_key=certificate[1] if settings.tls else None,
     )
     try:
         server.serve()
@@ -129,6 +171,24 @@ def serve(host: str | None, port: int | None, database_url: str | None,
         if not ports.is_bind_failure(exc):
             raise
         raise Failure(ports.bind_failure(exc, settings.host, settings.port)) from None
+
+
+def _certificate(settings: Settings) -> tuple[Path, Path] | tuple[None, None]:
+    """The TLS certificate and key files ``serve`` uses: the given ones, else a leaf of the
+    local CA for the loopback names, the bind address and the names links may use."""
+    if not settings.tls:
+        return None, None
+    if settings.certfile is not None and settings.keyfile is not None:
+        for path in (settings.certfile, settings.keyfile):
+            if not path.is_file():
+                raise Failure(f"{path}: no such file (--certfile/--keyfile)")
+        return settings.certfile, settings.keyfile
+    public = urlsplit(settings.public_url).hostname if settings.public_url else None
+    try:
+        return tls.leaf_files(settings.home, tls.server_names(settings.host,
+                                                              *settings.allowed_hosts, public))
+    except UnsafeKeyFile as exc:
+        raise Failure(str(exc)) from None
 
 
 def _listen_check(settings: Settings) -> None:
@@ -149,7 +209,7 @@ def _demo(settings: Settings) -> None:
     token = LocalIssuer(_key(settings)).mint(
         report.first_tenant, ["SecurityEvents.ReadWrite.All"], expires_in=86400,
         identity="demo.admin@graphsec.example")
-    base = f"http://{settings.host}:{settings.port}"
+    base = f"{'https' if settings.tls else 'http'}://{settings.host}:{settings.port}"
     click.echo(f"""
 graphsec demo: tenant {report.first_tenant} has {report.secure_scores} daily secureScores, \
 {report.control_profiles} control profiles and {report.user_profiles} user security profiles.
@@ -295,6 +355,104 @@ def token(tenant: str, roles: tuple[str, ...], scopes: tuple[str, ...], expires_
         click.echo("graphsec: warning: the token carries no permission; every request will get "
                    "403 (add --role SecurityEvents.ReadWrite.All)", err=True)
     click.echo(issuer.mint(canonical, roles, scopes, expires_in, identity))
+
+
+@main.command()
+def ca() -> None:
+    """Print the path of the local CA's certificate (made on first use), for clients'
+    SSL_CERT_FILE / REQUESTS_CA_BUNDLE: export SSL_CERT_FILE=$(graphsec ca)."""
+    settings = _settings()
+    _key(settings)  # GRAPHSEC_HOME made owner-only first, as for serve
+    try:
+        click.echo(tls.load_or_create_ca(settings.home).path)
+    except UnsafeKeyFile as exc:
+        raise Failure(str(exc)) from None
+
+
+T = TypeVar("T")
+
+
+def _on_store(settings: Settings, work: Callable[[apps.RegistrationStore], Awaitable[T]]) -> T:
+    """Run ``work`` on the configured database's store, opened for it and closed after."""
+    from graphsec.app import create_store
+
+    _prepare_database(settings)
+
+    async def run() -> T:
+        store = create_store(settings)
+        await store.open()
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    with _database_failures():
+        return asyncio.run(run())
+
+
+@main.group(name="app")
+def app_group() -> None:
+    """App registrations for the token endpoint (kept in the database)."""
+
+
+@app_group.command(name="create")
+@click.option("--tenant", required=True, help="The tenant id (a GUID).")
+@click.option("--name", required=True, help="The app's display name (app_displayname).")
+@click.option("--role", "roles", multiple=True,
+              help="An application permission its tokens carry in 'roles' (repeatable), e.g. "
+                   "SecurityEvents.Read.All.")
+@click.option("--certificate", "certificates", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A PEM certificate whose key signs the app's client assertions "
+                   "(CertificateCredential); then no secret is made (repeatable).")
+@_database_option
+def app_create(tenant: str, name: str, roles: tuple[str, ...], certificates: tuple[Path, ...],
+               database_url: str | None) -> None:
+    """Register an app; prints tenantId, clientId and clientSecret (shown once) as JSON."""
+    settings = _settings(database_url=database_url)
+    try:
+        tenant = apps.tenant_id(tenant)
+        pems = [path.read_text() for path in certificates]
+        for pem in pems:
+            apps.certificate_pems(pem)  # refused before anything is stored
+    except (apps.RegistrationError, OSError, UnicodeDecodeError) as exc:
+        raise ArgumentFailure(str(exc)) from None
+    if not roles:
+        click.echo("graphsec: warning: the app has no permission; its tokens will get 403 "
+                   "(add --role SecurityEvents.Read.All)", err=True)
+    created = _on_store(settings, lambda store: apps.register(store, tenant, name, roles, pems))
+    click.echo(json.dumps(created.as_json(), indent=2))
+
+
+@app_group.command(name="list")
+@click.option("--tenant", default=None, help="Only this tenant's apps.")
+@_database_option
+def app_list(tenant: str | None, database_url: str | None) -> None:
+    """Print the registrations as JSON (never their secrets)."""
+    settings = _settings(database_url=database_url)
+    try:
+        tid = None if tenant is None else apps.tenant_id(tenant)
+    except apps.RegistrationError as exc:
+        raise ArgumentFailure(str(exc)) from None
+    found = _on_store(settings, lambda store: store.registrations(tid))
+    click.echo(json.dumps([apps.describe(r) for r in found], indent=2))
+
+
+@app_group.command(name="delete")
+@click.option("--tenant", required=True, help="The app's tenant id.")
+@click.argument("client_id")
+@_database_option
+def app_delete(tenant: str, client_id: str, database_url: str | None) -> None:
+    """Delete a registration: it gets no new token (tokens issued stay valid until they
+    expire, as in Entra ID)."""
+    settings = _settings(database_url=database_url)
+    try:
+        tid = apps.tenant_id(tenant)
+    except apps.RegistrationError as exc:
+        raise ArgumentFailure(str(exc)) from None
+    if not _on_store(settings, lambda store: store.delete_registration(tid, client_id.lower())):
+        raise Failure(f"no app {client_id} in tenant {tid}")
+    click.echo(f"deleted app {client_id.lower()} of tenant {tid}")
 
 
 if __name__ == "__main__":  # pragma: no cover

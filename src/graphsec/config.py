@@ -10,10 +10,13 @@ import ipaddress
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse, urlsplit
 
+from graphsec.pressure.config import Behaviour, ConfigError
+from graphsec.pressure.config import load as load_behaviour
+from graphsec.pressure.config import parse as parse_behaviour
 from graphsec.schema.limits import (
     CONTROL_HISTORY_ENTRIES,
     MAX_COLLECTION_ITEMS,
@@ -28,11 +31,17 @@ DEFAULT_BATCH_TIMEOUT = 30
 PG_READS = ("prepared", "batch")
 """How a PostgreSQL worker reads by id (``storage/postgres/reads/__init__.py``)."""
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+TLS_PORT = 8443
+"""The default port with ``--tls`` (8000 without)."""
 _HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?\.?", re.ASCII)
 
 
 class SettingsError(ValueError):
     """A setting that cannot be used; the message says which and why."""
+
+
+class ConfigFileError(SettingsError):
+    """The ``--config`` file cannot be used; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,30 @@ class Settings:
     """Host names (no port; lower case, IPv6 in brackets) clients may send as the Host header
     when there is no ``public_url`` (``--allowed-host``, ``GRAPHSEC_ALLOWED_HOSTS``,
     comma-separated), in addition to the loopback names and the bind address."""
+    tls: bool = False
+    """Serve HTTPS (``--tls``, ``GRAPHSEC_TLS=1``): the Graph API, the token endpoint and
+    health; the default port becomes :data:`TLS_PORT`."""
+    certfile: Path | None = None
+    """The server's certificate (chain) in PEM (``--certfile``, ``GRAPHSEC_TLS_CERTFILE``);
+    without it, a leaf signed by the local CA in ``home`` (``auth/tls.py``)."""
+    keyfile: Path | None = None
+    """The private key of ``certfile`` (``--keyfile``, ``GRAPHSEC_TLS_KEYFILE``)."""
+    trust_issuers: tuple[str, ...] = ()
+    """OIDC issuers whose RS256 tokens are accepted besides graphsec's own
+    (``--trust-issuer``, ``GRAPHSEC_TRUST_ISSUERS``, space-separated): https URLs, each
+    exactly the tokens' ``iss``; keys from their ``jwks_uri`` (``auth/oidc.py``)."""
+    audiences: tuple[str, ...] = ()
+    """The ``aud`` values accepted from trusted issuers (``--audience``,
+    ``GRAPHSEC_AUDIENCES``, space-separated); none given: Graph's
+    (``https://graph.microsoft.com`` and its app id)."""
+    config_file: Path | None = None
+    """The TOML file of throttling, chaos and providers (``--config``, ``GRAPHSEC_CONFIG``;
+    docs/configuration.md), read into :attr:`behaviour`."""
+    throttle: bool = False
+    """Graph's throttling limits on (``--throttle``, ``GRAPHSEC_THROTTLE=1``), as the file's
+    ``[throttling] enabled = true`` does."""
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    """What ``config_file`` and ``throttle`` describe, checked whole."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -132,10 +165,30 @@ class Settings:
                        max_document_bytes=max_document,
                        body_timeout_seconds=body_timeout,
                        batch_timeout_seconds=batch_timeout,
+                       workers=_whole(env, "GRAPHSEC_WORKERS", cls.workers),
                        statement_timeout_ms=statement_timeout_ms,
                        public_url=env.get("GRAPHSEC_PUBLIC_URL") or None, allowed_hosts=allowed)
+        settings = replace(settings, tls=(env.get("GRAPHSEC_TLS") or "").lower() in _TRUE,
+                           certfile=_path(env.get("GRAPHSEC_TLS_CERTFILE")),
+                           keyfile=_path(env.get("GRAPHSEC_TLS_KEYFILE")),
+                           trust_issuers=tuple((env.get("GRAPHSEC_TRUST_ISSUERS") or "").split()),
+                           audiences=tuple((env.get("GRAPHSEC_AUDIENCES") or "").split()))
         given = {k: v for k, v in overrides.items() if v is not None and k != "home"}
         settings = replace(settings, **given)  # type: ignore[arg-type]
+        if settings.tls and overrides.get("port") is None and not env.get("GRAPHSEC_PORT"):
+            settings = replace(settings, port=TLS_PORT)
+        settings = _tls_settings(settings)
+        if overrides.get("config_file") is None and env.get("GRAPHSEC_CONFIG"):
+            settings = replace(settings, config_file=Path(env["GRAPHSEC_CONFIG"]))
+        if (env.get("GRAPHSEC_THROTTLE") or "").lower() in _TRUE:
+            settings = replace(settings, throttle=True)
+        try:
+            behaviour = (load_behaviour(settings.config_file, settings.throttle)
+                         if settings.config_file is not None
+                         else parse_behaviour({}, settings.throttle))
+        except ConfigError as exc:
+            raise ConfigFileError(str(exc)) from None
+        settings = replace(settings, behaviour=behaviour)
         settings = replace(settings, public_url=_public_url(settings.public_url),
                            allowed_hosts=_host_names(settings.allowed_hosts))
         settings.validate()
@@ -178,6 +231,15 @@ class Settings:
                                 "newest entry is the control's current state)")
         if self.backend == "sqlite":
             self.sqlite_path()  # raises for a URL that names no file
+        if (self.certfile is None) != (self.keyfile is None):
+            raise SettingsError("--certfile and --keyfile go together (or give neither: a "
+                                "local CA signs a certificate)")
+        if self.certfile is not None and not self.tls:
+            raise SettingsError("--certfile and --keyfile need --tls")
+        for url in self.trust_issuers:
+            if not url.lower().startswith("https://") or not urlsplit(url).hostname:
+                raise SettingsError(f"--trust-issuer {url!r}: an issuer is an https URL, "
+                                    "exactly as its tokens' 'iss' claim")
 
     @property
     def backend(self) -> str:
@@ -220,9 +282,31 @@ class Settings:
             "GRAPHSEC_STATEMENT_TIMEOUT_MS": str(self.statement_timeout_ms),
             "GRAPHSEC_BODY_TIMEOUT_SECONDS": str(self.body_timeout_seconds),
             "GRAPHSEC_BATCH_TIMEOUT_SECONDS": str(self.batch_timeout_seconds),
+            "GRAPHSEC_WORKERS": str(self.workers),
             "GRAPHSEC_PUBLIC_URL": self.public_url or "",
             "GRAPHSEC_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
+            "GRAPHSEC_TLS": "1" if self.tls else "",
+            "GRAPHSEC_CONFIG": str(self.config_file.absolute()) if self.config_file else "",
+            "GRAPHSEC_THROTTLE": "1" if self.throttle else "",
+            "GRAPHSEC_TLS_CERTFILE": str(self.certfile or ""),
+            "GRAPHSEC_TLS_KEYFILE": str(self.keyfile or ""),
+            "GRAPHSEC_TRUST_ISSUERS": " ".join(self.trust_issuers),
+            "GRAPHSEC_AUDIENCES": " ".join(self.audiences),
         }
+
+    @property
+    def authority(self) -> str:
+        """The origin clients reach graphsec's token endpoint at: the public URL, else this
+        server's scheme, ``localhost`` for a loopback or wildcard bind (the name the local
+        CA's certificate is best known by), and port."""
+        if self.public_url:
+            return self.public_url
+        host = self.host
+        if host in ("127.0.0.1", "::1", "0.0.0.0", "::", "localhost"):  # noqa: S104
+            host = "localhost"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
 
 def _public_url(text: str | None) -> str | None:
@@ -264,6 +348,24 @@ def _host_names(names: Iterable[str]) -> tuple[str, ...]:
         if name not in out:
             out.append(name)
     return tuple(out)
+
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def _path(text: str | None) -> Path | None:
+    return Path(text).expanduser().absolute() if text else None
+
+
+def _tls_settings(settings: Settings) -> Settings:
+    """Paths absolute, issuers and audiences without blanks or repeats."""
+    return replace(
+        settings,
+        certfile=_path(str(settings.certfile)) if settings.certfile else None,
+        keyfile=_path(str(settings.keyfile)) if settings.keyfile else None,
+        trust_issuers=tuple(dict.fromkeys(u.strip() for u in settings.trust_issuers if u.strip())),
+        audiences=tuple(dict.fromkeys(a.strip() for a in settings.audiences if a.strip())),
+    )
 
 
 def _whole(env: Mapping[str, str], name: str, default: int) -> int:

@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 
 import orjson
 
-from graphsec.errors import GraphError
+from graphsec.errors import EntraError, GraphError
 
+PLAIN_JSON = "application/json; charset=utf-8"
+"""What Entra ID's endpoints answer with (no OData parameters)."""
 GRAPH_JSON = (
     "application/json;odata.metadata=minimal;odata.streaming=true;"
     "IEEE754Compatible=false;charset=utf-8"
@@ -67,18 +69,40 @@ def collection_body(
 
 
 def error_response(error: GraphError, request_id: str, client_request_id: str) -> Response:
-    """Graph's error body: ``{"error": {"code", "message", "innerError": {…}, "details"?}}``."""
-    body: dict[str, object] = {
-        "code": error.code,
-        "message": error.message,
-        "innerError": {
-            "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-            "request-id": request_id,
-            "client-request-id": client_request_id,
-        },
+    """Graph's error body: ``{"error": {"code", "message", "innerError": {…}, "details"?}}``;
+    for an :class:`EntraError`, Entra ID's (:func:`entra_error_body`)."""
+    if isinstance(error, EntraError):
+        return Response(error.status, entra_error_body(error, request_id, client_request_id),
+                        PLAIN_JSON, dict(error.headers))
+    inner = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        "request-id": request_id,
+        "client-request-id": client_request_id,
     }
+    if error.status == 429:  # Graph's throttling body names the status inside too
+        inner = {"code": "429", "message": "Please retry after", **inner, "status": "429"}
+    body: dict[str, object] = {"code": error.code, "message": error.message, "innerError": inner}
     if error.details:
         body["details"] = [
             {"code": d.code, "message": d.message, "target": d.target} for d in error.details
         ]
     return json_response(error.status, orjson.dumps({"error": body}), dict(error.headers))
+
+
+def entra_error_body(error: EntraError, trace_id: str, correlation_id: str) -> bytes:
+    """Entra ID's error body: ``error``, ``error_description`` (``AADSTS…: …`` followed, as
+    Entra's, by the trace and correlation ids and the time), ``error_codes``, ``timestamp``,
+    ``trace_id``, ``correlation_id`` and ``error_uri``."""
+    now = datetime.now(UTC)
+    stamp = now.strftime("%Y-%m-%d %H:%M:%SZ")
+    description = (f"{error.message} Trace ID: {trace_id} Correlation ID: {correlation_id} "
+                   f"Timestamp: {now.strftime('%Y-%m-%d %H:%M:%S')}Z")
+    return orjson.dumps({
+        "error": error.code,
+        "error_description": description,
+        "error_codes": [error.aadsts],
+        "timestamp": stamp,
+        "trace_id": trace_id,
+        "correlation_id": correlation_id,
+        "error_uri": f"https://login.microsoftonline.com/error?code={error.aadsts}",
+    })

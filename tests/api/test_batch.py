@@ -10,6 +10,7 @@ cases on a real server; tests/sdk/test_batch_sdk.py drives the official SDK's ba
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import Any
 
 import httpx
@@ -17,8 +18,10 @@ import orjson
 import pytest
 
 from graphsec.api.batch import MAX_REQUESTS
+from graphsec.config import Settings
+from graphsec.pressure.config import parse
 from tests.api.test_tenant_isolation import SAMPLES
-from tests.conftest import OTHER_TENANT, RO, TENANT, Headers, score
+from tests.conftest import OTHER_TENANT, RO, TENANT, Headers, _client, score
 
 SCORES = "/security/secureScores"
 
@@ -351,3 +354,26 @@ async def test_the_tenant_is_the_batch_token_s(client: httpx.AsyncClient, auth: 
     ]))
     assert answers["1"]["status"] == 404
     assert TENANT != OTHER_TENANT
+
+
+async def test_a_batch_starts_nothing_after_its_deadline(settings: Settings,
+                                                        rw: dict[str, str]) -> None:
+    """``GRAPHSEC_BATCH_TIMEOUT_SECONDS`` bounds the time a batch holds a worker: with every
+    request taking 0.4 s (chaos latency) and a deadline of 1 s, a sequential batch of six
+    runs three and answers the rest 504 without running them."""
+    slow = dataclasses.replace(settings, batch_timeout_seconds=1,
+                               behaviour=parse({"chaos": {"latency_ms": [400, 400]}}))
+    async for client in _client(slow):
+        requests = [post("1", SCORES, score(id="t1"))] + [
+            post(str(n), SCORES, score(id=f"t{n}"), dependsOn=[str(n - 1)]) for n in range(2, 7)]
+        answers = by_id(await batch(client, rw, requests))
+        statuses = [answers[str(n)]["status"] for n in range(1, 7)]
+        assert statuses[:3] == [201, 201, 201]
+        assert 504 in statuses
+        first_late = statuses.index(504)
+        assert all(s in (504, 424) for s in statuses[first_late:])
+        assert answers[str(first_late + 1)]["body"]["error"]["code"] == "GatewayTimeout"
+        fast = dataclasses.replace(settings, behaviour=parse({}))
+        async for plain in _client(fast):
+            r = await plain.get(f"/v1.0{SCORES}/$count", headers=rw)
+            assert r.text == str(first_late)  # what was not started was not stored

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -40,6 +41,8 @@ class RunningServer:
     home: Path
     port: int
     log_path: Path
+    scheme: str = "http"
+    """``https`` for a server started with ``--tls``."""
 
     @property
     def env(self) -> dict[str, str]:
@@ -47,7 +50,12 @@ class RunningServer:
 
     def base_url(self, version: str = "v1.0") -> str:
         # The SDK only lets plain http through for localhost, so "localhost" rather than the IP.
-        return f"http://localhost:{self.port}/{version}"
+        return f"{self.scheme}://localhost:{self.port}/{version}"
+
+    @property
+    def origin(self) -> str:
+        """``scheme://localhost:port``: the authority of the token endpoint with ``--tls``."""
+        return f"{self.scheme}://localhost:{self.port}"
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -91,7 +99,8 @@ class RunningServer:
 def start_server(home: Path, *args: str, port: int | None = None,
                  env: Mapping[str, str] | None = None) -> RunningServer:
     """Start ``graphsec serve [args]`` on ``port`` (a free one by default), with ``env`` added
-    to the environment, and wait until ``/healthz`` answers 200."""
+    to the environment, and wait until ``/healthz`` answers 200 (over HTTPS with ``--tls``,
+    trusting ``env``'s ``SSL_CERT_FILE``, else the local CA of ``home``)."""
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     log_path = home.parent / f"graphsec-serve-{port}.log"
@@ -105,16 +114,27 @@ def start_server(home: Path, *args: str, port: int | None = None,
         start_new_session=True,  # its own process group: kill() reaches every worker
     )
     log_file.close()  # the child holds its own descriptor
-    server = RunningServer(process, home, port, log_path)
+    scheme = "https" if "--tls" in args else "http"
+    server = RunningServer(process, home, port, log_path, scheme)
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     last_error = "no answer yet"
-    with httpx.Client(timeout=2.0) as http:
+    ca = Path((env or {}).get("SSL_CERT_FILE") or home / "ca" / "graphsec-ca.pem")
+    with httpx.Client(timeout=2.0) as plain:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"graphsec serve exited with {process.returncode} before "
                                    f"answering /healthz:\n{server.log()}")
             try:
-                response = http.get(f"http://127.0.0.1:{port}/healthz")
+                if scheme == "https":  # the CA exists once the server has made it
+                    with httpx.Client(timeout=2.0, verify=ssl.create_default_context(
+                            cafile=ca)) as http:
+                        response = http.get(f"https://127.0.0.1:{port}/healthz")
+                else:
+                    response = plain.get(f"http://127.0.0.1:{port}/healthz")
+            except (OSError, ssl.SSLError) as exc:
+                last_error = repr(exc)
+                time.sleep(0.1)
+                continue
             except httpx.TransportError as exc:
                 last_error = repr(exc)
             else:

@@ -10,7 +10,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import orjson
@@ -31,8 +31,13 @@ from graphsec.errors import (
     UnsupportedMediaType,
 )
 from graphsec.odata.options import Context, QueryOptions, parse_options, split_query
+from graphsec.pressure.config import Behaviour
+from graphsec.pressure.throttle import Throttle
 from graphsec.resources.collection import Call, EntitySetResource
 from graphsec.wire import GRAPH_JSON, Response, error_response, json_response
+
+if TYPE_CHECKING:
+    from graphsec.pressure.chaos import Monkey
 
 log = logging.getLogger("graphsec")
 
@@ -153,7 +158,13 @@ class GraphApp:
         origin: Origin,
         body_timeout_seconds: float,
         batch_timeout_seconds: float = 30,
+        throttle: Throttle | None = None,
+        monkey: Monkey | None = None,
+        behaviour: Behaviour | None = None,
+        entra: Callable[[Request, str], Awaitable[Response | None]] | None = None,
     ) -> None:
+        self.entra = entra
+        """Answers the Entra ID paths (``graphsec.api.entra``), which carry no version."""
         self.router = router
         self.verifier = verifier
         self.resource = resource
@@ -161,6 +172,14 @@ class GraphApp:
         self.origin = origin
         self.body_timeout_seconds = body_timeout_seconds
         self.batch_timeout_seconds = batch_timeout_seconds
+        self.throttle = throttle
+        """Graph's limits, when throttling is on for some tenant (``pressure/throttle.py``)."""
+        self.monkey = monkey
+        """Random failures and latency, when chaos is on for some tenant."""
+        self.behaviour = behaviour if behaviour is not None and behaviour.providers_anywhere \
+            else None
+        """Where providers' health is configured (``pressure/providers.py``); None when every
+        provider is healthy, as by default."""
         self._startup = startup
         self._shutdown = shutdown
         self._started = False
@@ -238,6 +257,10 @@ class GraphApp:
         if request.method == "OPTIONS" and "origin" in request.headers:
             return _preflight()
         version = self.router.version_of(path)
+        if version is None and self.entra is not None:  # no cost on /v1.0 and /beta
+            answer = await self.entra(request, base)
+            if answer is not None:
+                return answer
         if version is None:
             first = path.lstrip("/").split("/", 1)[0]
             raise BadRequest(f"Invalid version: '{first}'. Use /v1.0 or /beta.")
@@ -257,8 +280,29 @@ class GraphApp:
                      body: Callable[[], Awaitable[Any]], watch: Receive | None) -> Response:
         """One request, top-level or of a batch, after authentication: route, options,
         dispatch. ``body`` reads the JSON body; ``watch`` (top level only) is where a client's
-        departure shows, to stop lists and counts that may scan."""
+        departure shows, to stop lists and counts that may scan. Throttling and chaos, when
+        on, come first (graphsec.pressure): a throttled request is not run at all."""
         target = self.router.resolve(path, method)
+        throttle, monkey = self.throttle, self.monkey
+        if throttle is None and monkey is None:
+            return await self._call(method, path, query, headers, principal, base, version,
+                                    target, body, watch)
+        if throttle is None:
+            assert monkey is not None
+            await monkey.strike(principal.tenant)
+            return await self._call(method, path, query, headers, principal, base, version,
+                                    target, body, watch)
+        async with throttle.admit(principal.application, principal.tenant,
+                                  target.entity_set.name):
+            if monkey is not None:
+                await monkey.strike(principal.tenant)
+            return await self._call(method, path, query, headers, principal, base, version,
+                                    target, body, watch)
+
+    async def _call(self, method: str, path: str, query: str, headers: dict[str, str],
+                    principal: Principal, base: str, version: str, target: Target,
+                    body: Callable[[], Awaitable[Any]], watch: Receive | None) -> Response:
+        """A request admitted (throttling, chaos): its options, its call, its dispatch."""
         raw = split_query(query, version)
         if method == "GET":
             context: Context = _OPTIONS_CONTEXT[target.kind]
@@ -274,6 +318,8 @@ class GraphApp:
             path_and_query=(path, raw),
             options=options,
             prefer=_prefer(headers.get("prefer", "")),
+            providers=() if self.behaviour is None
+            else self.behaviour.of(principal.tenant).providers,
         )
         return await self._dispatch(method, target, call, body, watch)
 
@@ -282,7 +328,7 @@ class GraphApp:
                         watch: Receive | None) -> Response:
         r = self.resource
         if target.kind == "count":
-            if watch is None:
+            if watch is None:  # a request of a batch (the batch watches the client)
                 return await r.count(call)
             return await unless_client_leaves(watch, r.count(call))
         if target.kind == "item":
@@ -293,7 +339,7 @@ class GraphApp:
                 return await r.delete(call, target.key)
             return await r.update(call, target.key, await read_body())
         if method == "GET":
-            if watch is None or not call.options.may_scan:  # one index range: soon over
+            if watch is None or not (call.options.may_scan or call.providers):  # soon over
                 return await r.list(call)
             return await unless_client_leaves(watch, r.list(call))
         body = await read_body()

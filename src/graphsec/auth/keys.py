@@ -65,13 +65,17 @@ def secure_home(home: Path) -> bool:
     return True
 
 
-def _check_private(path: Path) -> None:
+def check_private(path: Path, what: str = "the key signs every token") -> None:
+    """Raise :class:`UnsafeKeyFile` when group or others may read or write ``path``."""
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise UnsafeKeyFile(
-            f"permissions {mode:04o} for {path} are too open: the key signs every token, so only "
+            f"permissions {mode:04o} for {path} are too open: {what}, so only "
             f"its owner may read it; run: chmod 600 {path}"
         )
+
+
+_check_private = check_private
 
 
 def load_or_create(home: Path) -> SigningKey:

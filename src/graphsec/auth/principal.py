@@ -21,6 +21,8 @@ WRITE = frozenset({Permission.READ_WRITE_ALL})
 
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 TENANT_EXAMPLE = "1d5a1bd0-0000-4000-8000-000000000001"
+DEV_APPLICATION = "graphsec-dev"
+"""The application of `graphsec token` tokens (their ``appid``), and of any token without one."""
 
 
 def canonical_tenant(value: str) -> str | None:
@@ -44,6 +46,9 @@ class Principal:
     roles: frozenset[str]
     scopes: frozenset[str]
     identity: str
+    application: str = "graphsec-dev"
+    """The calling application: the token's ``appid`` (v1) or ``azp`` (v2); a token with
+    neither counts as :data:`DEV_APPLICATION`. Throttling limits are per application."""
 
     def holds(self, permission: str) -> bool:
         return permission in self.roles or permission in self.scopes

@@ -2,12 +2,16 @@
 
 Verification goes through a list of :class:`TrustedIssuer`; each says which ``iss`` it answers
 for, which audiences it accepts and how it finds the public key for a ``kid``. The development
-issuer is one of them; an OIDC issuer (keys from a JWKS URL) plugs in as another, by
-configuration, without touching request handling.
+issuer is one of them; an OIDC issuer (keys from a JWKS URL, ``auth/oidc.py``) plugs in as
+another, by configuration, without touching request handling. The token endpoint's issuer
+(:class:`TenantIssuer`) answers for a family of ``iss`` values, one per tenant
+(``https://sts.windows.net/{tid}/``, as Entra ID's v1 tokens for Graph carry), all signed by
+the same key.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections import OrderedDict
@@ -19,13 +23,15 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from graphsec.auth.keys import SigningKey
-from graphsec.auth.principal import TENANT_EXAMPLE, Principal, canonical_tenant
-from graphsec.errors import Unauthenticated
+from graphsec.auth.principal import DEV_APPLICATION, TENANT_EXAMPLE, Principal, canonical_tenant
+from graphsec.errors import Unauthenticated, bearer_challenge
 
 DEV_ISSUER = "urn:graphsec:dev-issuer"
 GRAPH_AUDIENCES = ("https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000")
 ALGORITHMS = ["RS256"]
 CLOCK_SKEW_SECONDS = 30
+STS_PREFIX = "https://sts.windows.net/"
+_STS_ISSUER = re.compile(r"https://sts\.windows\.net/([0-9a-fA-F-]{36})/")
 
 
 class TrustedIssuer(Protocol):
@@ -62,9 +68,10 @@ class LocalIssuer:
         expires_in: int = 3600,
         identity: str | None = None,
         now: int | None = None,
+        application: str = DEV_APPLICATION,
     ) -> str:
         """A signed RS256 JWT shaped like Entra ID's: app permissions in ``roles``, delegated
-        ones in ``scp`` (space-separated), the tenant in ``tid``."""
+        ones in ``scp`` (space-separated), the tenant in ``tid``, the client in ``appid``."""
         issued = int(time.time()) if now is None else now
         claims: dict[str, Any] = {
             "aud": self.audiences[0],
@@ -74,7 +81,7 @@ class LocalIssuer:
             "exp": issued + expires_in,
             "tid": tenant,
             "oid": str(uuid.uuid4()),
-            "appid": "graphsec-dev",
+            "appid": application,
             "app_displayname": "graphsec development client",
             "ver": "1.0",
         }
@@ -90,27 +97,98 @@ class LocalIssuer:
                           headers={"kid": self.key.kid})
 
 
+@dataclass(frozen=True)
+class TenantIssuer:
+    """The token endpoint's issuer: app-only tokens for registered clients, one ``iss`` per
+    tenant (``https://sts.windows.net/{tid}/``, Entra ID's v1 issuer, which is what Graph's
+    tokens carry), signed by the key in ``GRAPHSEC_HOME``."""
+
+    key: SigningKey
+    audiences: Sequence[str] = GRAPH_AUDIENCES
+
+    @staticmethod
+    def issuer_of(tenant: str) -> str:
+        return f"{STS_PREFIX}{tenant}/"
+
+    def key_for(self, kid: str | None) -> rsa.RSAPublicKey | None:
+        return self.key.public if kid == self.key.kid else None
+
+    def mint(self, tenant: str, client_id: str, name: str, roles: Iterable[str],
+             expires_in: int, certificate: bool = False, now: int | None = None) -> str:
+        """An RS256 access token shaped like Entra ID's for an application (client
+        credentials): ``aud`` Graph, ``iss``/``idp`` the tenant's issuer, ``appid`` the
+        client, ``oid``/``sub`` its service principal (stable per registration),
+        ``idtyp: app``, ``roles`` its application permissions, ``appidacr`` 1 for a secret and
+        2 for a certificate."""
+        issued = int(time.time()) if now is None else now
+        oid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"graphsec:{tenant}:{client_id}"))
+        claims: dict[str, Any] = {
+            "aud": self.audiences[0],
+            "iss": self.issuer_of(tenant),
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + expires_in,
+            "app_displayname": name,
+            "appid": client_id,
+            "appidacr": "2" if certificate else "1",
+            "idp": self.issuer_of(tenant),
+            "idtyp": "app",
+            "oid": oid,
+            "sub": oid,
+            "tid": tenant,
+            "uti": uuid.uuid4().hex[:22],
+            "ver": "1.0",
+        }
+        roles = list(roles)
+        if roles:
+            claims["roles"] = roles
+        return jwt.encode(claims, self.key.private, algorithm="RS256",
+                          headers={"kid": self.key.kid, "x5t": self.key.kid})
+
+
+@dataclass(frozen=True)
+class _TenantBound:
+    """:class:`TenantIssuer` as the :class:`TrustedIssuer` of one tenant's ``iss``."""
+
+    of: TenantIssuer
+    issuer: str
+
+    @property
+    def audiences(self) -> Sequence[str]:
+        return self.of.audiences
+
+    def key_for(self, kid: str | None) -> rsa.RSAPublicKey | None:
+        return self.of.key_for(kid)
+
+
 class TokenVerifier:
     """Turns an ``Authorization`` header into a :class:`Principal`, or raises 401.
 
     Verified tokens are remembered (bounded, until they expire) so that a client sending the
-    same token on every request pays for the RSA signature check once.
+    same token on every request pays for the RSA signature check once. ``tenant_issuer``, when
+    given, answers for every ``https://sts.windows.net/{tid}/`` (its tokens' ``tid`` must be
+    that tenant). ``authority`` names, in the 401's ``WWW-Authenticate``, where clients get
+    tokens (graphsec's own origin when it serves the token endpoint).
     """
 
-    def __init__(self, issuers: Sequence[TrustedIssuer], cache_size: int = 4096) -> None:
+    def __init__(self, issuers: Sequence[TrustedIssuer], cache_size: int = 4096,
+                 tenant_issuer: TenantIssuer | None = None,
+                 authority: str = "https://login.microsoftonline.com") -> None:
         self._issuers = {i.issuer: i for i in issuers}
+        self._tenant_issuer = tenant_issuer
         self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._cache_size = cache_size
+        self._challenge = bearer_challenge(authority)
 
     def verify_header(self, authorization: str | None) -> Principal:
         if not authorization:
-            raise Unauthenticated("Access token is empty.")
+            raise Unauthenticated("Access token is empty.", self._challenge)
         scheme, _, token = authorization.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated(
                 "Access token validation failure: the Authorization header must be "
-                "'Bearer <token>'."
+                "'Bearer <token>'.", self._challenge
             )
         return self.verify(token)
 
@@ -129,7 +207,21 @@ class TokenVerifier:
             self._cache.popitem(last=False)
         return principal
 
+    def _issuer(self, iss: str) -> TrustedIssuer | None:
+        issuer = self._issuers.get(iss)
+        if issuer is None and self._tenant_issuer is not None and iss.startswith(STS_PREFIX):
+            match = _STS_ISSUER.fullmatch(iss)
+            if match is not None:
+                return _TenantBound(self._tenant_issuer, iss)
+        return issuer
+
     def _verify(self, token: str) -> tuple[Principal, float]:
+        try:
+            return self._checked(token)
+        except Unauthenticated as exc:
+            raise Unauthenticated(exc.message, self._challenge) from None
+
+    def _checked(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -137,7 +229,7 @@ class TokenVerifier:
             raise _invalid("the token is not a well-formed JWT") from None
         if header.get("alg") not in ALGORITHMS:
             raise _invalid(f"the signing algorithm {header.get('alg')!r} is not accepted")
-        issuer = self._issuers.get(str(unverified.get("iss")))
+        issuer = self._issuer(str(unverified.get("iss")))
         if issuer is None:
             raise _invalid("the token's issuer is not trusted")
         key = issuer.key_for(header.get("kid"))
@@ -163,7 +255,11 @@ class TokenVerifier:
             raise _invalid("the signature is invalid") from None
         except jwt.PyJWTError as exc:
             raise _invalid(str(exc).rstrip(".")) from None
-        return _principal(claims), float(claims["exp"])
+        principal = _principal(claims)
+        if isinstance(issuer, _TenantBound) and issuer.issuer.lower() != TenantIssuer.issuer_of(
+                principal.tenant):
+            raise _invalid("the token's tenant ('tid') is not its issuer's")
+        return principal, float(claims["exp"])
 
 
 def _invalid(reason: str) -> Unauthenticated:
@@ -193,4 +289,7 @@ def _principal(claims: dict[str, Any]) -> Principal:
          if isinstance(claims.get(c), str) and claims[c]),
         "unknown",
     )
-    return Principal(tenant, frozenset(roles), frozenset(scp.split()), identity)
+    application = next((claims[c] for c in ("appid", "azp")
+                        if isinstance(claims.get(c), str) and claims[c]), DEV_APPLICATION)
+    return Principal(tenant, frozenset(roles), frozenset(scp.split()), identity,
+                     application[:128])

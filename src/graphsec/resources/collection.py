@@ -9,7 +9,7 @@ store on every call, with the entity set's declaration.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -20,12 +20,18 @@ from graphsec.errors import (
     BadRequest,
     ErrorDetail,
     Forbidden,
+    GraphError,
     ItemNotFound,
     RequestEntityTooLarge,
+    Upstream,
 )
+from graphsec.odata.filter import parse_filter
+from graphsec.odata.filter_ast import And
 from graphsec.odata.options import QueryOptions
 from graphsec.odata.query import ListQuery, OrderKey, default_order, total_order
 from graphsec.odata.skiptoken import SkipTokens, fingerprint
+from graphsec.pressure.config import Provider
+from graphsec.pressure.providers import Answer, FanOut, exclusion, warning
 from graphsec.schema.limits import DocumentTooLarge, Limits
 from graphsec.schema.rules import RuleViolation
 from graphsec.schema.types import Derive, EntitySet
@@ -42,6 +48,8 @@ from graphsec.wire import Response, collection_body, empty, entity_body, json_re
 
 MAX_ID_LENGTH = 512
 LIMITS = Limits()
+PROVIDER_RETRY_AFTER_SECONDS = 1
+"""``Retry-After`` of a GET by id whose provider answers 429 or 503."""
 
 
 @dataclass(slots=True)
@@ -58,6 +66,9 @@ class Call:
     """The request path (as sent) and its canonical options, to build nextLinks from."""
     options: QueryOptions
     prefer: frozenset[str] = frozenset()
+    providers: tuple[Provider, ...] = ()
+    """The tenant's configured providers (``[[providers]]``): every read is federated to them
+    (``graphsec.pressure.providers``); none, and reads run as they always do."""
 
     @property
     def tenant(self) -> str:
@@ -100,10 +111,28 @@ class EntitySetResource:
 
     async def get(self, call: Call, entity_id: str) -> Response:
         call.principal.require(READ)
+        if call.providers:
+            return await self._get_federated(call, entity_id)
         doc = await self.store.get(call.tenant, call.entity_set, entity_id)
         if doc is None:
             raise self._not_found(call, entity_id)
         return json_response(200, entity_body(call.context("/$entity"), self._project(call, doc)))
+
+    async def _get_federated(self, call: Call, entity_id: str) -> Response:
+        """A GET by id with providers: the entity's own provider failing answers its status
+        as a Graph error (404 ``itemNotFound``); other failing providers make it a 206 with
+        ``Warning``, as Graph's example for a GET by id shows."""
+        fan = FanOut(call.providers)
+        doc, answers = await fan.around(self.store.get(call.tenant, call.entity_set, entity_id))
+        if doc is None:
+            raise self._not_found(call, entity_id)
+        vendor_information = orjson.loads(doc).get("vendorInformation") or {}
+        own = fan.failure_of(vendor_information.get("vendor"),
+                             vendor_information.get("provider"))
+        if own is not None:
+            raise self._provider_failed(call, entity_id, own)
+        body = entity_body(call.context("/$entity"), self._project(call, doc))
+        return _partial(json_response(200, body), answers)
 
     async def list(self, call: Call) -> Response:
         call.principal.require(READ)
@@ -117,18 +146,44 @@ class EntitySetResource:
         limit = opts.top or call.entity_set.default_page_size
         query = ListQuery(order=order, limit=limit, skip=0 if after else opts.skip,
                           after=after, filter=opts.filter, count=opts.count)
-        page = await self.store.list(call.tenant, call.entity_set, query)
+        answers: tuple[Answer, ...] = ()
+        if call.providers:
+            fan = FanOut(call.providers)
+            page, answers = await fan.around(
+                self.store.list(call.tenant, call.entity_set, self._healthy(call, query, fan)))
+        else:
+            page = await self.store.list(call.tenant, call.entity_set, query)
         next_link = None
         if page.next_after is not None:
             next_link = self._next_link(call, self.skiptokens.encode(qfp, page.next_after))
         docs = [self._project(call, d) for d in page.docs]
-        return json_response(200, collection_body(call.context(), docs, next_link, page.count))
+        response = json_response(200, collection_body(call.context(), docs, next_link,
+                                                      page.count))
+        return _partial(response, answers) if answers else response
 
     async def count(self, call: Call) -> Response:
         call.principal.require(READ)
         order = (OrderKey(("id",)),)
         query = ListQuery(order=order, limit=1, filter=call.options.filter)
-        return text(200, str(await self.store.count(call.tenant, call.entity_set, query)))
+        if not call.providers:
+            return text(200, str(await self.store.count(call.tenant, call.entity_set, query)))
+        fan = FanOut(call.providers)
+        count, answers = await fan.around(
+            self.store.count(call.tenant, call.entity_set, self._healthy(call, query, fan)))
+        return _partial(text(200, str(count)), answers)
+
+    @staticmethod
+    def _healthy(call: Call, query: ListQuery, fan: FanOut) -> ListQuery:
+        """``query`` leaving out the rows of the failing providers, in the store's SQL (the
+        exclusion is ANDed into the ``$filter``). The skiptoken's fingerprint does not include
+        it: keyset paging stays exact under any extra predicate, so a nextLink stays valid
+        when a provider fails or recovers between pages."""
+        text_ = exclusion(fan.failing.values())
+        if text_ is None:
+            return query
+        healthy = parse_filter(text_, call.entity_set.entity_type)
+        combined = healthy if query.filter is None else And((query.filter, healthy))
+        return replace(query, filter=combined)
 
     def _order(self, call: Call) -> tuple[OrderKey, ...]:
         keys = call.options.orderby
@@ -154,6 +209,18 @@ class EntitySetResource:
             f"No {call.entity_set.entity_type.name} with id '{entity_id}' was found "
             f"in /security/{call.entity_set.name}."
         )
+
+    def _provider_failed(self, call: Call, entity_id: str, provider: Provider) -> GraphError:
+        failure = provider.failure
+        assert failure is not None
+        status = failure[0]
+        if status == 404:
+            return self._not_found(call, entity_id)
+        retry = ({"Retry-After": str(PROVIDER_RETRY_AFTER_SECONDS)} if status in (429, 503)
+                 else None)
+        return Upstream(status, f"The provider {provider.vendor}/{provider.provider} that holds "
+                        f"{call.entity_set.entity_type.name} '{entity_id}' answered {status}.",
+                        headers=retry)
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -284,3 +351,13 @@ class EntitySetResource:
                 f"The caller's tenant is '{call.tenant}'; data of tenant '{tenant}' cannot be "
                 "written with this token (azureTenantId must be the caller's own tenant)."
             )
+
+
+def _partial(response: Response, answers: tuple[Answer, ...]) -> Response:
+    """``response`` as a 206 Partial Content with ``Warning`` when a provider failed (404s
+    aside); unchanged otherwise."""
+    value = warning(answers)
+    if value is not None:
+        response.status = 206
+        response.headers["Warning"] = value
+    return response

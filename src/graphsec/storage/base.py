@@ -53,6 +53,43 @@ class Page:
     count: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AppRegistration:
+    """An app registration as stored (``storage/sql/tables.py`` ``registrations_table``):
+    the client's tenant and id, its display name, the SHA-256 (hex) of its secret or None,
+    its application permissions, and the PEM certificates it may sign assertions with."""
+
+    tenant: str
+    client_id: str
+    name: str
+    secret_sha256: str | None
+    roles: tuple[str, ...]
+    certificates: tuple[str, ...]
+    created: str
+
+
+class Registrations(Protocol):
+    """The app registrations of graphsec's token endpoint, partitioned by tenant (both stores
+    implement it beside :class:`Store`)."""
+
+    async def add_registration(self, tenant: str, client_id: str, name: str,
+                               secret_sha256: str | None, roles: tuple[str, ...],
+                               certificates: tuple[str, ...]) -> None:
+        """Store a new registration (client ids are fresh GUIDs: never a conflict)."""
+
+    async def registration(self, tenant: str, client_id: str) -> AppRegistration | None:
+        """The registration, or None."""
+
+    async def registrations(self, tenant: str | None) -> tuple[AppRegistration, ...]:
+        """A tenant's registrations (every tenant's with None), by tenant, then creation."""
+
+    async def delete_registration(self, tenant: str, client_id: str) -> bool:
+        """Remove a registration; False when there was none."""
+
+    async def has_registrations(self, tenant: str) -> bool:
+        """Whether the tenant holds any registration (an unknown tenant holds none)."""
+
+
 class Store(Protocol):
     """Persistent storage of every entity set, partitioned by tenant."""
 
@@ -84,3 +121,7 @@ class Store(Protocol):
 
     async def count(self, tenant: str, entity_set: EntitySet, query: ListQuery) -> int:
         """How many entities match the query's filter."""
+
+
+class Database(Store, Registrations, Protocol):
+    """What each store is: the entity sets' storage and the app registrations."""

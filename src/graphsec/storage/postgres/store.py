@@ -38,7 +38,7 @@ from graphsec.errors import BadRequest
 from graphsec.odata.query import ListQuery
 from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
-from graphsec.storage.base import Admit, Change, Page, changed
+from graphsec.storage.base import Admit, AppRegistration, Change, Page, changed
 from graphsec.storage.budget import out_of_time
 from graphsec.storage.postgres.cache import BodyCache
 from graphsec.storage.postgres.pool import ConnectionPool, connection_lost, unavailable
@@ -47,6 +47,7 @@ from graphsec.storage.postgres.reads.batch import BatchReads
 from graphsec.storage.postgres.reads.prepared import PreparedReads
 from graphsec.storage.postgres.versions import VersionedStatements, bodies_by_version
 from graphsec.storage.sql.listing import next_keys, split_page
+from graphsec.storage.sql.registrations import from_row, insert_values, registration_statements
 from graphsec.storage.sql.statements import (
     Compiled,
     conflict,
@@ -102,6 +103,8 @@ class PostgresStore:
         for name, et in self.tables.items():
             for op, stmt in fixed_statements(et, DIALECT).items():
                 self._plain[(name, op)] = Compiled(stmt, self._dialect)
+        self._registrations = {op: Compiled(stmt, self._dialect) for op, stmt
+                               in registration_statements(self.metadata).items()}
 
     async def open(self) -> None:
         """Connect; refuse to serve a schema that is not at the newest migration."""
@@ -302,6 +305,50 @@ class PostgresStore:
         et = self.tables[entity_set.name]
         rows = await self._query(*self._statements.total(et, tenant, query))
         return int(rows[0][0])
+
+
+    # app registrations (graphsec.storage.base.Registrations)
+
+    async def add_registration(self, tenant: str, client_id: str, name: str,
+                               secret_sha256: str | None, roles: tuple[str, ...],
+                               certificates: tuple[str, ...]) -> None:
+        c = self._registrations["insert"]
+        values = insert_values(tenant, client_id, name, secret_sha256, roles, certificates)
+        try:
+            await self.pool.execute(c.sql, *c.params(values))
+        except Exception as exc:
+            raise _write_failed(exc, self.pool) from None
+
+    async def registration(self, tenant: str, client_id: str) -> AppRegistration | None:
+        if "\x00" in tenant or "\x00" in client_id:
+            return None  # PostgreSQL text cannot hold it: no such registration exists
+        c = self._registrations["get"]
+        rows = await self._query(c.sql, c.params({"tenant": tenant, "client_id": client_id}))
+        return from_row(rows[0]) if rows else None
+
+    async def registrations(self, tenant: str | None) -> tuple[AppRegistration, ...]:
+        if tenant is None:
+            c, values = self._registrations["list"], {}
+        else:
+            c, values = self._registrations["list_tenant"], {"tenant": tenant}
+        return tuple(from_row(r) for r in await self._query(c.sql, c.params(values)))
+
+    async def delete_registration(self, tenant: str, client_id: str) -> bool:
+        if "\x00" in tenant or "\x00" in client_id:
+            return False
+        c = self._registrations["delete"]
+        try:
+            status: str = await self.pool.execute(
+                c.sql, *c.params({"tenant": tenant, "client_id": client_id}))
+        except Exception as exc:
+            raise _write_failed(exc, self.pool) from None
+        return status != "DELETE 0"
+
+    async def has_registrations(self, tenant: str) -> bool:
+        if "\x00" in tenant:
+            return False
+        c = self._registrations["any"]
+        return bool(await self._query(c.sql, c.params({"tenant": tenant})))
 
 
 def _write_failed(exc: Exception, pool: ConnectionPool) -> Exception:

@@ -107,11 +107,34 @@ def history_table(metadata: MetaData) -> Table:
     )
 
 
+REGISTRATIONS_TABLE = "app_registrations"
+
+
+def registrations_table(metadata: MetaData) -> Table:
+    """App registrations of graphsec's token endpoint (``graphsec app create``), by tenant.
+
+    ``secret_sha256``: the hex SHA-256 of the client secret (None for a certificate-only
+    app); ``roles`` and ``certificates`` (PEM) are JSON arrays as text; ``created`` is an ISO
+    8601 UTC time. No request of the Graph API reads it."""
+    return Table(
+        REGISTRATIONS_TABLE, metadata,
+        Column("tenant_id", TEXT, nullable=False),
+        Column("client_id", TEXT, nullable=False),
+        Column("display_name", Text(), nullable=False),
+        Column("secret_sha256", Text(), nullable=True),
+        Column("roles", Text(), nullable=False),
+        Column("certificates", Text(), nullable=False),
+        Column("created", Text(), nullable=False),
+        PrimaryKeyConstraint("tenant_id", "client_id"),
+    )
+
+
 def build_tables(entity_sets: tuple[EntitySet, ...]) -> tuple[MetaData, dict[str, EntityTable]]:
-    """Declare one table per entity set, with the indexes the default order needs, and the
-    shared history table."""
+    """Declare one table per entity set, with the indexes the default order needs, the
+    shared history table and the app registrations' table."""
     metadata = MetaData()
     history = history_table(metadata)
+    registrations_table(metadata)
     tables: dict[str, EntityTable] = {}
     for es in entity_sets:
         scalar = tuple(p for p in es.entity_type.properties if p.is_scalar and p.name != "id")

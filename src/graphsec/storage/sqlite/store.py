@@ -41,8 +41,9 @@ from graphsec.errors import ServiceUnavailable
 from graphsec.odata.query import ListQuery, default_order
 from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
-from graphsec.storage.base import Admit, Change, Page, changed
+from graphsec.storage.base import Admit, AppRegistration, Change, Page, changed
 from graphsec.storage.sql.listing import StatementCache, split_page
+from graphsec.storage.sql.registrations import from_row, insert_values, registration_statements
 from graphsec.storage.sql.statements import (
     Compiled,
     conflict,
@@ -120,6 +121,8 @@ class SQLiteStore:
                                for name, et in self.tables.items()}
         self._plain: dict[tuple[str, str], Compiled] = {}
         self._statements = StatementCache(self._dialect, DIALECT)
+        self._registrations = {op: Compiled(stmt, self._dialect) for op, stmt
+                               in registration_statements(self.metadata).items()}
 
     async def open(self) -> None:
         self.open_sync()
@@ -278,3 +281,36 @@ class SQLiteStore:
             self._leash.remember(statements)
         return results
 
+    # app registrations (graphsec.storage.base.Registrations): by primary key, inline
+
+    def _registration_sql(self, op: str, values: dict[str, Any]) -> sqlite3.Cursor:
+        c = self._registrations[op]
+        try:
+            return self.conn.execute(c.sql, c.params(values))
+        except sqlite3.OperationalError as exc:
+            raise _busy(exc) from None
+
+    async def add_registration(self, tenant: str, client_id: str, name: str,
+                               secret_sha256: str | None, roles: tuple[str, ...],
+                               certificates: tuple[str, ...]) -> None:
+        self._registration_sql("insert", insert_values(tenant, client_id, name, secret_sha256,
+                                                       roles, certificates))
+
+    async def registration(self, tenant: str, client_id: str) -> AppRegistration | None:
+        row = self._registration_sql("get", {"tenant": tenant, "client_id": client_id}
+                                     ).fetchone()
+        return None if row is None else from_row(row)
+
+    async def registrations(self, tenant: str | None) -> tuple[AppRegistration, ...]:
+        if tenant is None:
+            rows = self._registration_sql("list", {}).fetchall()
+        else:
+            rows = self._registration_sql("list_tenant", {"tenant": tenant}).fetchall()
+        return tuple(from_row(r) for r in rows)
+
+    async def delete_registration(self, tenant: str, client_id: str) -> bool:
+        key = {"tenant": tenant, "client_id": client_id}
+        return self._registration_sql("delete", key).rowcount > 0
+
+    async def has_registrations(self, tenant: str) -> bool:
+        return self._registration_sql("any", {"tenant": tenant}).fetchone() is not None
