@@ -3,30 +3,21 @@ the environment the client libraries read the CA from."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import fresh_postgres_database
 from tests.entra.support import EntraServer
-from tests.support.server import start_server
+from tests.support.server import serving
 
 
 @pytest.fixture(scope="module")
 def entra(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[EntraServer]:
     """A real ``graphsec serve --tls`` (SQLite in its home, or a fresh PostgreSQL database)."""
-    home = tmp_path_factory.mktemp("entra") / "home"
-    with contextlib.ExitStack() as stack:
-        database: tuple[str, ...] = ()
-        if backend == "postgresql":
-            databases = fresh_postgres_database()
-            stack.callback(databases.close)
-            database = ("--database", next(databases))
-        server = start_server(home, "--tls", *database)
-        stack.callback(server.stop)
-        yield EntraServer(server, database)
+    with serving(backend, tmp_path_factory.mktemp("entra"), "--tls",
+                 clean_log=False) as server:
+        yield EntraServer(server, ("--database", server.database_url))
 
 
 @pytest.fixture

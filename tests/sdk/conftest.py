@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,8 +18,7 @@ from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_request_adapter import options as graph_middleware_options
 from msgraph_core import GraphClientFactory
 
-from tests.conftest import fresh_postgres_database
-from tests.support.server import READ_WRITE, ClientFactory, RunningServer, start_server
+from tests.support.server import READ_WRITE, ClientFactory, RunningServer, serving
 
 
 class StaticToken(AccessTokenProvider):
@@ -45,15 +42,7 @@ def graphsec_server(tmp_path_factory: pytest.TempPathFactory,
                     backend: str) -> Iterator[RunningServer]:
     """One real server per backend for the session (SQLite in its home, or a fresh
     PostgreSQL database)."""
-    home: Path = tmp_path_factory.mktemp("graphsec") / "home"
-    with contextlib.ExitStack() as stack:
-        args: tuple[str, ...] = ()
-        if backend == "postgresql":
-            databases = fresh_postgres_database()
-            stack.callback(databases.close)
-            args = ("--database", next(databases))
-        server = start_server(home, *args)
-        stack.callback(server.stop)
+    with serving(backend, tmp_path_factory.mktemp("graphsec"), clean_log=False) as server:
         yield server
 
 

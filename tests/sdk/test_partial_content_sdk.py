@@ -6,7 +6,6 @@ The README's "Partial answers" example runs here as written."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 import subprocess
 import sys
@@ -26,8 +25,8 @@ from msgraph.generated.models.security_vendor_information import SecurityVendorI
 
 from graphsec.pressure.chaos import Monkey
 from graphsec.pressure.config import parse
-from tests.conftest import fresh_postgres_database, score
-from tests.support.server import READ_WRITE, ClientFactory, RunningServer, start_server
+from tests.conftest import score
+from tests.support.server import READ_WRITE, ClientFactory, RunningServer, serving, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAOTIC = "7d5a1bd0-0000-4000-8000-000000000007"
@@ -53,14 +52,8 @@ def graphsec_server(backend: str, tmp_path_factory: pytest.TempPathFactory
     one worker, since chaos is repeatable per worker process, so its sequence is known here."""
     root = tmp_path_factory.mktemp(f"partial-{backend}")
     (root / "graphsec.toml").write_text(CONFIG)
-    with contextlib.ExitStack() as stack:
-        args: tuple[str, ...] = ()
-        if backend == "postgresql":
-            databases = fresh_postgres_database()
-            stack.callback(databases.close)
-            args = ("--database", next(databases))
-        server = start_server(root / "home", *args, "--config", str(root / "graphsec.toml"))
-        stack.callback(server.stop)
+    with serving(backend, root, "--config", str(root / "graphsec.toml"),
+                 clean_log=False) as server:
         yield server
 
 

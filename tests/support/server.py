@@ -9,7 +9,8 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,8 @@ class RunningServer:
     log_path: Path
     scheme: str = "http"
     """``https`` for a server started with ``--tls``."""
+    database_url: str = ""
+    """The database it serves, when started by :func:`serving` (``""`` otherwise)."""
 
     @property
     def env(self) -> dict[str, str]:
@@ -146,3 +149,27 @@ def start_server(home: Path, *args: str, port: int | None = None,
     raise RuntimeError(f"graphsec serve did not answer /healthz with 200 within "
                        f"{STARTUP_TIMEOUT_SECONDS:.0f} s ({last_error}); its output:\n"
                        f"{server.log()}")
+
+
+@contextmanager
+def serving(backend: str, root: Path, *args: str, env: Mapping[str, str] | None = None,
+            clean_log: bool = True) -> Iterator[RunningServer]:
+    """``graphsec serve [args]`` on ``backend`` with its home in ``root``: SQLite in a file
+    there, or a fresh PostgreSQL database (dropped after); stopped after. ``clean_log``: the
+    server's output must show no traceback and no unhandled error once the block is done."""
+    from tests.support.postgres import fresh_postgres_database
+
+    with ExitStack() as stack:
+        url = f"sqlite:///{root / 'data.db'}"
+        if backend == "postgresql":
+            databases = fresh_postgres_database()
+            stack.callback(databases.close)
+            url = next(databases)
+        server = start_server(root / "home", "--database", url, *args, env=env)
+        server.database_url = url
+        stack.callback(server.stop)
+        yield server
+        if clean_log:
+            log = server.log()
+            assert "Traceback" not in log, log[-3000:]
+            assert "unhandled error" not in log, log[-3000:]

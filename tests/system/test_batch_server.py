@@ -33,8 +33,8 @@ from tests.api.test_batch import (
     test_the_batch_itself_needs_a_token_post_and_json,
     test_the_tenant_is_the_batch_token_s,
 )
-from tests.support.postgres import TABLES, empty, fresh_postgres_database
-from tests.support.server import RunningServer, start_server
+from tests.support.postgres import TABLES, empty
+from tests.support.server import RunningServer, serving
 
 __all__ = [  # the imported tests run here, against the server
     "test_a_failing_link_fails_the_rest_of_the_chain_with_424",
@@ -53,46 +53,31 @@ __all__ = [  # the imported tests run here, against the server
 ]
 
 
-class Server:
-    def __init__(self, process: RunningServer, database_url: str) -> None:
-        self.process = process
-        self.database_url = database_url
-
-    async def empty(self) -> None:
-        if self.database_url.startswith("postgresql"):
-            await empty(self.database_url)
-            return
-        with sqlite3.connect(self.database_url.removeprefix("sqlite:///")) as db:
-            for table in TABLES:
-                db.execute(f"DELETE FROM {table}")  # names from the schema
+async def emptied(server: RunningServer) -> None:
+    """Every table of the server's database emptied, as the in-process tests start."""
+    if server.database_url.startswith("postgresql"):
+        await empty(server.database_url)
+        return
+    with sqlite3.connect(server.database_url.removeprefix("sqlite:///")) as db:
+        for table in TABLES:
+            db.execute(f"DELETE FROM {table}")  # names from the schema
 
 
 @pytest.fixture(scope="module")
-def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     root: Path = tmp_path_factory.mktemp(f"batch-{backend}")
-    databases: Iterator[str] = (iter([f"sqlite:///{root / 'batch.db'}"]) if backend == "sqlite"
-                                else fresh_postgres_database())
-    url = next(databases)
-    process = start_server(root / "home", "--database", url, "--workers", "2")
-    try:
-        yield Server(process, url)
-        log = process.log()
-        assert "Traceback" not in log, log[-3000:]
-        assert "unhandled error" not in log, log[-3000:]
-    finally:
-        process.stop()
-        for _ in databases:  # drops the PostgreSQL database
-            pass
+    with serving(backend, root, "--workers", "2") as process:
+        yield process
 
 
 @pytest.fixture
-def issuer(server: Server) -> LocalIssuer:
-    return LocalIssuer(load_or_create(server.process.home))
+def issuer(server: RunningServer) -> LocalIssuer:
+    return LocalIssuer(load_or_create(server.home))
 
 
 @pytest.fixture
-async def client(server: Server) -> AsyncIterator[httpx.AsyncClient]:
-    await server.empty()
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.process.port}",
+async def client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    await emptied(server)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}",
                                  timeout=30.0, trust_env=False) as c:
         yield c

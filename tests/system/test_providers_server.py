@@ -4,7 +4,6 @@ measured by the server that answered and nextLinks that any worker accepts."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,8 +16,7 @@ import pytest
 from graphsec.auth.keys import load_or_create
 from graphsec.auth.tokens import LocalIssuer
 from tests.conftest import score
-from tests.support.postgres import fresh_postgres_database
-from tests.support.server import READ_WRITE, RunningServer, start_server
+from tests.support.server import READ_WRITE, RunningServer, serving
 
 ALL_FAILING = "5d5a1bd0-0000-4000-8000-000000000005"
 CHAOTIC = "6d5a1bd0-0000-4000-8000-000000000006"
@@ -57,18 +55,8 @@ def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
     root: Path = tmp_path_factory.mktemp(f"providers-{backend}")
     config = root / "graphsec.toml"
     config.write_text(CONFIG)
-    with contextlib.ExitStack() as stack:
-        url = f"sqlite:///{root / 'data.db'}"
-        if backend == "postgresql":
-            databases = fresh_postgres_database()
-            stack.callback(databases.close)
-            url = next(databases)
-        process = start_server(root / "home", "--database", url, "--workers", "2",
-                               "--config", str(config))
-        stack.callback(process.stop)
+    with serving(backend, root, "--workers", "2", "--config", str(config)) as process:
         yield process
-        log = process.log()
-        assert "Traceback" not in log, log[-3000:]
 
 
 @pytest.fixture

@@ -23,8 +23,7 @@ from msgraph_core import GraphClientFactory
 from graphsec.auth.keys import load_or_create
 from graphsec.auth.tokens import LocalIssuer
 from tests.sdk.conftest import StaticToken
-from tests.support.postgres import fresh_postgres_database
-from tests.support.server import READ_WRITE, RunningServer, start_server
+from tests.support.server import READ_WRITE, RunningServer, serving
 
 BUSY, QUIET, SLOW, SDK = (f"{n}d5a1bd0-0000-4000-8000-00000000000{n}" for n in range(4, 8))
 SCORES = "/v1.0/security/secureScores"
@@ -55,30 +54,22 @@ def server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     root: Path = tmp_path_factory.mktemp(f"throttle-{backend}")
     config = root / "graphsec.toml"
     config.write_text(CONFIG)
-    databases: Iterator[str] = (iter([f"sqlite:///{root / 'data.db'}"]) if backend == "sqlite"
-                                else fresh_postgres_database())
-    url = next(databases)
-    process = start_server(root / "home", "--database", url, "--workers", "2", "--throttle",
-                           "--config", str(config))
-    try:
+    with serving(backend, root, "--workers", "2", "--throttle", "--config",
+                 str(config)) as process:
         yield Server(process)
-        log = process.log()
-        assert "Traceback" not in log, log[-3000:]
-    finally:
-        process.stop()
-        for _ in databases:  # drops the PostgreSQL database
-            pass
 
 
 def test_the_151st_request_in_a_minute_is_429_while_others_are_served(server: Server) -> None:
     busy = server.auth(BUSY)
     with httpx.Client(base_url=server.url, timeout=30) as http:
+        started = time.monotonic()
         statuses = [http.get(f"{SCORES}?$top=1", headers=busy).status_code for _ in range(150)]
         assert statuses == [200] * 150  # spread over both workers, counted once
         refused = http.get(f"{SCORES}?$top=1", headers=busy)
         assert refused.status_code == 429
         retry_after = int(refused.headers["Retry-After"])
-        assert retry_after >= 1
+        # the minute's window closes a minute after the first request
+        assert 60 - (time.monotonic() - started) - 1 <= retry_after <= 60
         error = refused.json()["error"]
         assert error["code"] == "TooManyRequests"
         assert error["innerError"]["status"] == "429"
@@ -89,8 +80,8 @@ def test_the_151st_request_in_a_minute_is_429_while_others_are_served(server: Se
 
         early = http.get(f"{SCORES}?$top=1", headers=busy)  # before Retry-After: punished
         assert early.status_code == 429
-        time.sleep(retry_after + 0.2)
-        assert http.get(f"{SCORES}?$top=1", headers=busy).status_code == 200
+        # waiting out a whole minute here would cost CI two; Retry-After honoured is shown by
+        # the SDK test below (a 10 s window) and by tests/pressure/test_throttle_state.py
 
 
 async def test_the_fifth_concurrent_request_is_429_while_four_run(server: Server) -> None:
