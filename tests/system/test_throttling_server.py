@@ -1,7 +1,8 @@
 """Throttling with Graph's own limits on a real ``graphsec serve --throttle --workers 2``, on
 both backends: the limits hold across the two workers (the state is in the database), another
 tenant and another application are served meanwhile, the fifth concurrent request is refused
-while four run, and msgraph-sdk's retry handler waits out ``Retry-After`` and succeeds.
+while four run, requests inside a ``$batch`` are throttled one by one within its 200, and
+msgraph-sdk's retry handler waits out ``Retry-After`` and succeeds.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from graphsec.auth.tokens import LocalIssuer
 from tests.sdk.conftest import StaticToken
 from tests.support.server import READ_WRITE, RunningServer, serving
 
-BUSY, QUIET, SLOW, SDK = (f"{n}d5a1bd0-0000-4000-8000-00000000000{n}" for n in range(4, 8))
+BUSY, QUIET, SLOW, SDK, BATCHED = (f"{n}d5a1bd0-0000-4000-8000-00000000000{n}"
+                                   for n in range(4, 9))
 SCORES = "/v1.0/security/secureScores"
 
 CONFIG = f"""
@@ -35,6 +37,9 @@ global_per_ten_seconds = 200         # per application: small enough to wait out
 
 [tenants."{SLOW}".chaos]
 latency_ms = [1500, 1500]            # every request of this tenant runs for 1.5 s
+
+[tenants."{BATCHED}".throttling]
+per_minute = 5
 """
 
 
@@ -150,3 +155,18 @@ async def test_the_sdk_retry_handler_waits_out_retry_after_and_succeeds(server: 
     assert seen[-1] == (200, str(len(seen) - 1))  # retried, with kiota's Retry-Attempt header
     assert took >= 1.0  # it waited out Retry-After (an integer ≥ 1)
     assert took < 15
+
+
+def test_requests_of_a_batch_are_throttled_inside_its_200(server: Server) -> None:
+    """Each request of a ``$batch`` counts on its own; the batch itself is never throttled."""
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        r = http.post("/v1.0/$batch", headers=server.auth(BATCHED), json={"requests": [
+            {"id": str(n), "method": "GET", "url": "/security/secureScores?$top=1"}
+            for n in range(7)]})
+    assert r.status_code == 200
+    answers = r.json()["responses"]
+    assert sorted(a["status"] for a in answers) == [200] * 5 + [429] * 2
+    for answer in answers:
+        if answer["status"] == 429:
+            assert int(answer["headers"]["Retry-After"]) >= 1
+            assert answer["body"]["error"]["code"] == "TooManyRequests"
