@@ -11,6 +11,32 @@ from graphsec.wire import Response
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 
+class Departure:
+    """Watches ``receive()`` for the client's departure (``http.disconnect``) once the body has
+    been read, from a task of its own; ``on_gone`` is called when it comes."""
+
+    def __init__(self, receive: Receive, on_gone: Callable[[], object] | None = None) -> None:
+        self.gone = False
+        self._on_gone = on_gone
+        self._task = asyncio.ensure_future(self._watch(receive))
+
+    async def _watch(self, receive: Receive) -> None:
+        try:
+            while (await receive())["type"] != "http.disconnect":
+                pass  # the (empty) rest of a body
+        except Exception:  # a receive() that fails says nothing of the client
+            return
+        self.gone = True
+        if self._on_gone is not None:
+            self._on_gone()
+
+    def seen(self) -> bool:
+        return self.gone
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
 async def unless_client_leaves(receive: Receive,
                                work: Coroutine[Any, Any, Response]) -> Response:
     """``work``, cancelled if the client disconnects first, so that a long list or count stops
@@ -20,25 +46,13 @@ async def unless_client_leaves(receive: Receive,
     too short to be worth the watching task (a task and a second ``receive()`` a request)."""
     task = asyncio.current_task()
     assert task is not None
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        try:
-            while (await receive())["type"] != "http.disconnect":
-                pass  # the (empty) body of a GET
-        except Exception:  # a receive() that fails says nothing of the client
-            return
-        gone = True
-        task.cancel()
-
-    watcher = asyncio.ensure_future(watch())
+    departure = Departure(receive, task.cancel)
     try:
         return await work
     except asyncio.CancelledError:
-        if not gone:
+        if not departure.gone:
             raise
         task.uncancel()
         return Response(499, b"", None, {})  # nginx's "client closed request"; nobody reads it
     finally:
-        watcher.cancel()
+        departure.stop()

@@ -16,7 +16,7 @@ from urllib.parse import unquote
 import orjson
 
 from graphsec.api import batch
-from graphsec.api.disconnect import unless_client_leaves
+from graphsec.api.disconnect import Departure, unless_client_leaves
 from graphsec.api.origin import Origin
 from graphsec.api.request_ids import RequestIds
 from graphsec.api.routing import Router, Target
@@ -284,12 +284,9 @@ class GraphApp:
         on, come first (graphsec.pressure): a throttled request is not run at all."""
         target = self.router.resolve(path, method)
         throttle, monkey = self.throttle, self.monkey
-        if throttle is None and monkey is None:
-            return await self._call(method, path, query, headers, principal, base, version,
-                                    target, body, watch)
         if throttle is None:
-            assert monkey is not None
-            await monkey.strike(principal.tenant)
+            if monkey is not None:
+                await monkey.strike(principal.tenant)
             return await self._call(method, path, query, headers, principal, base, version,
                                     target, body, watch)
         async with throttle.admit(principal.application, principal.tenant,
@@ -350,7 +347,6 @@ class GraphApp:
             return await r.update_from_body(call, body)
         return await r.create(call, body)
 
-
     async def _batch(self, request: Request, principal: Principal, base: str,
                      version: str) -> Response:
         """``POST /{version}/$batch``: every request of the batch through :meth:`_serve`, with
@@ -386,23 +382,12 @@ class GraphApp:
                 return refuse(n, GraphError("An internal error occurred; the request-id "
                                             "identifies it in the server log."))
 
-        gone = False
-
-        async def watch() -> None:  # the body is read: receive() now answers a departure
-            nonlocal gone
-            try:
-                while (await request.receive())["type"] != "http.disconnect":
-                    pass
-            except Exception:
-                return
-            gone = True
-
-        watcher = asyncio.ensure_future(watch())
+        departure = Departure(request.receive)  # the body is read: receive() tells a departure
         try:
             answers = await batch.run(items, sequential, serve, refuse, deadline,
-                                      lambda: gone)
+                                      departure.seen)
         finally:
-            watcher.cancel()
+            departure.stop()
         return json_response(200, batch.render(items, answers, ids))
 
 

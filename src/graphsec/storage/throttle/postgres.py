@@ -10,8 +10,6 @@ caller sorts them), so two decisions never deadlock.
 
 from __future__ import annotations
 
-import asyncpg
-
 from graphsec.pressure.windows import LEASE_SECONDS, Concurrency, Rate
 from graphsec.storage.postgres.pool import ConnectionPool, connection_lost, unavailable
 
@@ -97,7 +95,7 @@ class PostgresThrottleState:
                 _ADMIT, [r.key for r in rates], [r.limit for r in rates],
                 [r.period for r in rates], concurrency.key if concurrency else None,
                 concurrency.limit if concurrency else 0, lease, LEASE_SECONDS)
-        except (asyncpg.PostgresConnectionError, OSError) as exc:
+        except Exception as exc:
             if connection_lost(exc):
                 raise unavailable(exc) from None
             raise
