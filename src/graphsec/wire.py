@@ -6,6 +6,7 @@ them rather than parsed and encoded again.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -29,6 +30,14 @@ class Response:
     body: bytes = b""
     content_type: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class StreamingResponse(Response):
+    """A response whose body is produced as it is sent (an export of any size): ``chunks`` is
+    iterated once by the HTTP layer, which sends no Content-Length for it; ``body`` is unused."""
+
+    chunks: AsyncIterator[bytes]
 
 
 def json_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:

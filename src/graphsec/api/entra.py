@@ -1,8 +1,7 @@
 """The Entra ID endpoints MSAL and azure-identity call, at Entra's paths (no API version).
 
-``GraphApp`` hands every request whose path does not start with ``/v1.0`` or ``/beta`` to
-:class:`EntraEndpoints` first (its ``entra`` hook); what is not one of these paths goes on to
-the usual 400:
+``GraphApp`` hands every request whose path does not start with ``/v1.0`` or ``/beta`` to its
+``doors``, :class:`EntraEndpoints` among them; what no door answers goes on to the usual 400:
 
 - ``GET /{tenant}/v2.0/.well-known/openid-configuration``: the OIDC discovery document, every
   URL on the origin the client used (MSAL requires https ones).
@@ -43,7 +42,8 @@ def _json(body: Any, status: int = 200) -> Response:
 
 
 class EntraEndpoints:
-    """The ``entra`` hook of ``GraphApp``: answers the Entra paths, None for any other."""
+    """A door of ``GraphApp`` (``api.http.Door``): answers the Entra paths, None for any
+    other."""
 
     def __init__(self, tokens: TokenEndpoint, key_id: str, public_key: rsa.RSAPublicKey,
                  body_timeout_seconds: float) -> None:

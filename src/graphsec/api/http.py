@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
 
 import orjson
@@ -34,7 +34,7 @@ from graphsec.odata.options import Context, QueryOptions, parse_options, split_q
 from graphsec.pressure.config import Behaviour
 from graphsec.pressure.throttle import Throttle
 from graphsec.resources.collection import Call, EntitySetResource
-from graphsec.wire import GRAPH_JSON, Response, error_response, json_response
+from graphsec.wire import GRAPH_JSON, Response, StreamingResponse, error_response, json_response
 
 if TYPE_CHECKING:
     from graphsec.pressure.chaos import Monkey
@@ -53,6 +53,13 @@ _OPTIONS_CONTEXT: dict[str, Context] = {
 
 
 _request_ids = RequestIds()
+
+
+class Door(Protocol):
+    """A handler for paths outside ``/v1.0`` and ``/beta`` (see ``GraphApp.doors``): its answer,
+    or None when the path is not one of its own."""
+
+    async def __call__(self, request: Request, base: str) -> Response | None: ...
 
 
 class Request:
@@ -161,10 +168,12 @@ class GraphApp:
         throttle: Throttle | None = None,
         monkey: Monkey | None = None,
         behaviour: Behaviour | None = None,
-        entra: Callable[[Request, str], Awaitable[Response | None]] | None = None,
+        doors: Sequence[Door] = (),
     ) -> None:
-        self.entra = entra
-        """Answers the Entra ID paths (``graphsec.api.entra``), which carry no version."""
+        self.doors = tuple(doors)
+        """What answers paths outside Graph's ``/v1.0`` and ``/beta``, asked in order after the
+        Host check: Entra ID's paths (``graphsec.api.entra``), the admin API, the dashboard.
+        The first that does not answer None wins; none answering is Graph's 400."""
         self.router = router
         self.verifier = verifier
         self.resource = resource
@@ -239,6 +248,9 @@ class GraphApp:
         if response.headers:
             headers += [(k.lower().encode(), v.encode("latin-1"))
                         for k, v in response.headers.items()]
+        if isinstance(response, StreamingResponse):
+            await _stream(send, response.status, headers, response.chunks)
+            return
         headers.append((b"content-length", str(len(response.body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
@@ -257,11 +269,11 @@ class GraphApp:
         if request.method == "OPTIONS" and "origin" in request.headers:
             return _preflight()
         version = self.router.version_of(path)
-        if version is None and self.entra is not None:  # no cost on /v1.0 and /beta
-            answer = await self.entra(request, base)
-            if answer is not None:
-                return answer
-        if version is None:
+        if version is None:  # no cost on /v1.0 and /beta
+            for door in self.doors:
+                answer = await door(request, base)
+                if answer is not None:
+                    return answer
             first = path.lstrip("/").split("/", 1)[0]
             raise BadRequest(f"Invalid version: '{first}'. Use /v1.0 or /beta.")
         principal = self.verifier.verify_header(request.headers.get("authorization"))
@@ -389,6 +401,25 @@ class GraphApp:
         finally:
             departure.stop()
         return json_response(200, batch.render(items, answers, ids))
+
+
+async def _stream(send: Send, status: int, headers: list[tuple[bytes, bytes]],
+                  chunks: AsyncIterator[bytes]) -> None:
+    """A body of unknown length, sent as it is produced (the server chunks it). An error once
+    the status is sent can only cut the body short: it is logged, and the client sees a body
+    that does not end as its format says (for NDJSON, a last line without its newline)."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    try:
+        async for chunk in chunks:
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except Exception:
+        log.exception("a streamed response failed after its status was sent")
+    finally:
+        await send({"type": "http.response.body", "body": b""})
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def _is_batch(path: str) -> bool:
