@@ -112,3 +112,36 @@ def test_signing_key_others_can_read_is_refused(tmp_path: Path, key_mode: int) -
 
     key.chmod(0o600)  # the fix the message gives is enough
     assert graphsec(home, "token", "--tenant", TENANT, "--role", "x").returncode == 0
+
+
+def test_operator_key_is_owner_only_and_stable(tmp_path: Path) -> None:
+    from graphsec.auth.operator import OPERATOR_KEY_FILE, load_or_create_operator_key
+
+    home = tmp_path / "home"
+    key = load_or_create_operator_key(home)
+    assert len(key) >= 32
+    assert mode(home / OPERATOR_KEY_FILE) == 0o600
+    assert load_or_create_operator_key(home) == key  # made once, then read
+
+
+def test_operator_key_others_can_read_is_refused(tmp_path: Path) -> None:
+    from graphsec.auth.operator import OPERATOR_KEY_FILE, load_or_create_operator_key
+
+    home = tmp_path / "home"
+    load_or_create_operator_key(home)
+    (home / OPERATOR_KEY_FILE).chmod(0o644)
+    with pytest.raises(UnsafeKeyFile, match="opens the admin API"):
+        load_or_create_operator_key(home)
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    pytest.param("Bearer K", False, id="another-key"),
+    pytest.param(None, False, id="missing"),
+    pytest.param("Basic abc", False, id="other-scheme"),
+])
+def test_is_operator_refuses_what_is_not_the_key(header: str | None, expected: bool) -> None:
+    from graphsec.auth.operator import is_operator
+
+    assert is_operator(header, "the-operator-key-of-this-home-0123456789") is expected
+    assert is_operator("bearer  the-operator-key-of-this-home-0123456789 ",
+                       "the-operator-key-of-this-home-0123456789")

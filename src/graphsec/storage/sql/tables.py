@@ -129,12 +129,29 @@ def registrations_table(metadata: MetaData) -> Table:
     )
 
 
+BEHAVIOUR_TABLE = "runtime_behaviour"
+
+
+def behaviour_table(metadata: MetaData) -> Table:
+    """The runtime behaviour set through the admin API (``PUT /_graphsec/behaviour``): one row
+    (``id`` 1) with the document (JSON text, the ``--config`` TOML's shape) and ``version``,
+    raised by every change, which each worker polls to notice one (docs/admin.md)."""
+    return Table(
+        BEHAVIOUR_TABLE, metadata,
+        Column("id", Integer(), nullable=False),
+        Column("version", BigInteger(), nullable=False),
+        Column("document", Text(), nullable=False),
+        PrimaryKeyConstraint("id"),
+    )
+
+
 def build_tables(entity_sets: tuple[EntitySet, ...]) -> tuple[MetaData, dict[str, EntityTable]]:
     """Declare one table per entity set, with the indexes the default order needs, the
-    shared history table and the app registrations' table."""
+    shared history table, the app registrations' table and the runtime behaviour's."""
     metadata = MetaData()
     history = history_table(metadata)
     registrations_table(metadata)
+    behaviour_table(metadata)
     tables: dict[str, EntityTable] = {}
     for es in entity_sets:
         scalar = tuple(p for p in es.entity_type.properties if p.is_scalar and p.name != "id")
