@@ -311,6 +311,8 @@ class Store:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHSEC_")}
         env["GRAPHSEC_HOME"] = str(self.home)
+        # no access log, as the bare app has none (compare.py: --env NAME:GRAPHSEC_LOG_FORMAT=json)
+        env["GRAPHSEC_LOG_FORMAT"] = "off"
         return env
 
     def size(self, admin_url: str) -> str:

@@ -63,6 +63,16 @@ def _key(settings: Settings) -> SigningKey:
                       f"({exc.filename})") from None
 
 
+def _operator_key(settings: Settings) -> str:
+    """The operator key (``auth/operator.py``), created on first use."""
+    from graphsec.auth.operator import load_or_create_operator_key
+
+    try:
+        return load_or_create_operator_key(settings.home)
+    except (UnsafeKeyFile, ValueError) as exc:
+        raise Failure(str(exc)) from None
+
+
 @click.group()
 @click.version_option(package_name="graphsec")
 def main() -> None:
@@ -117,11 +127,20 @@ def main() -> None:
 @click.option("--throttle", is_flag=True,
               help="Enforce Graph's throttling limits for /security, per application and "
                    "tenant, across workers and instances (GRAPHSEC_THROTTLE=1).")
+@click.option("--metrics", is_flag=True, default=None,
+              help="Serve Prometheus metrics on /metrics, for the operator key "
+                   "(GRAPHSEC_METRICS=1; docs/operations.md).")
+@click.option("--metrics-public", is_flag=True, default=None,
+              help="With --metrics: /metrics without a credential (GRAPHSEC_METRICS_PUBLIC=1).")
+@click.option("--log-format", type=click.Choice(["text", "json", "off"]), default=None,
+              help="The access log on stderr (GRAPHSEC_LOG_FORMAT; default text on a "
+                   "terminal, else off; json for a log shipper).")
 def serve(host: str | None, port: int | None, database_url: str | None,
           workers: int | None, pool_size: int | None, public_url: str | None,
           allowed_hosts: tuple[str, ...], upgrade_schema: bool, demo: bool, use_tls: bool,
           certfile: Path | None, keyfile: Path | None, trust_issuers: tuple[str, ...],
-          audiences: tuple[str, ...], config_file: Path | None, throttle: bool) -> None:
+          audiences: tuple[str, ...], config_file: Path | None, throttle: bool,
+          metrics: bool | None, metrics_public: bool | None, log_format: str | None) -> None:
     """Run the server (granian, ASGI).
 
     \b
@@ -139,10 +158,13 @@ def serve(host: str | None, port: int | None, database_url: str | None,
                          allowed_hosts=allowed_hosts or None, tls=use_tls or None,
                          certfile=certfile, keyfile=keyfile,
                          trust_issuers=trust_issuers or None, audiences=audiences or None,
-                         config_file=config_file, throttle=throttle or None)
+                         config_file=config_file, throttle=throttle or None, metrics=metrics or None,
+                         metrics_public=metrics_public or None, log_format=log_format)
     os.environ.update(settings.environ())
+    _metrics_folder(settings)
     _listen_check(settings)  # before any work: a second server on the port stops at once
     _key(settings)  # one key for every worker, created before they start
+    _operator_key(settings)  # the admin API's credential, likewise
     _prepare_database(settings, upgrade_schema)
     if demo:
         _demo(settings)
@@ -191,6 +213,15 @@ def _certificate(settings: Settings) -> tuple[Path, Path] | tuple[None, None]:
         raise Failure(str(exc)) from None
 
 
+def _metrics_folder(settings: Settings) -> None:
+    """With metrics on, every worker writes its values in one fresh folder (prometheus-client's
+    multiprocess mode): named before the workers start, as it must be."""
+    if settings.metrics:
+        from graphsec.observability.multiprocess import MULTIPROCESS_ENV, prepare_multiprocess_dir
+
+        os.environ[MULTIPROCESS_ENV] = str(prepare_multiprocess_dir(settings.home, os.getpid()))
+
+
 def _listen_check(settings: Settings) -> None:
     try:
         ports.check_free(settings.host, settings.port)
@@ -199,7 +230,9 @@ def _listen_check(settings: Settings) -> None:
 
 
 def _demo(settings: Settings) -> None:
-    """Seed one sample tenant (30 days up to today) and print a token and a first request."""
+    """Seed one sample tenant (30 days up to today) and print a token, a first request and
+    the dashboard's link."""
+    from graphsec.cli_ui import ui_link
     from graphsec.seeding import SeedPlan
     from graphsec.seeding import seed as run_seed
 
@@ -217,6 +250,9 @@ A token for it (SecurityEvents.ReadWrite.All, valid 24 h):
 
 export TOKEN={token}
 curl -H "Authorization: Bearer $TOKEN" '{base}/v1.0/security/secureScores?$top=1'
+
+The dashboard (a ReadWrite link, valid 8 h; graphsec ui --tenant … makes others):
+{ui_link(settings, report.first_tenant, write=True, identity="demo.admin@graphsec.example")}
 """)
 
 
@@ -454,6 +490,15 @@ def app_delete(tenant: str, client_id: str, database_url: str | None) -> None:
         raise Failure(f"no app {client_id} in tenant {tid}")
     click.echo(f"deleted app {client_id.lower()} of tenant {tid}")
 
+
+from graphsec.cli_ui import ui  # noqa: E402 (it uses this module's helpers, imported when run)
+
+main.add_command(ui)
+
+from graphsec.cli_admin import COMMANDS as ADMIN_COMMANDS  # noqa: E402 (it imports this module's helpers)
+
+for command in ADMIN_COMMANDS:
+    main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

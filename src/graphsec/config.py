@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -131,6 +132,15 @@ class Settings:
     ``[throttling] enabled = true`` does."""
     behaviour: Behaviour = field(default_factory=Behaviour)
     """What ``config_file`` and ``throttle`` describe, checked whole."""
+    metrics: bool = False
+    """Serve Prometheus metrics on ``/metrics`` (``--metrics``, ``GRAPHSEC_METRICS=1``;
+    docs/operations.md)."""
+    metrics_public: bool = False
+    """``/metrics`` without the operator key (``--metrics-public``,
+    ``GRAPHSEC_METRICS_PUBLIC=1``)."""
+    log_format: str = "text"
+    """The access log (``--log-format``, ``GRAPHSEC_LOG_FORMAT``): ``text``, ``json`` or
+    ``off``; by default ``text`` when stderr is a terminal, else ``json``."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -180,8 +190,7 @@ class Settings:
         settings = _tls_settings(settings)
         if overrides.get("config_file") is None and env.get("GRAPHSEC_CONFIG"):
             settings = replace(settings, config_file=Path(env["GRAPHSEC_CONFIG"]))
-        if (env.get("GRAPHSEC_THROTTLE") or "").lower() in _TRUE:
-            settings = replace(settings, throttle=True)
+        settings = _switches(settings, env, overrides)
         try:
             behaviour = (load_behaviour(settings.config_file, settings.throttle)
                          if settings.config_file is not None
@@ -229,6 +238,11 @@ class Settings:
         if not 1 <= self.control_history_entries <= 2000:
             raise SettingsError("GRAPHSEC_CONTROL_HISTORY_ENTRIES must be from 1 to 2000 (the "
                                 "newest entry is the control's current state)")
+        if self.metrics_public and not self.metrics:
+            raise SettingsError("--metrics-public needs --metrics (GRAPHSEC_METRICS=1)")
+        if self.log_format not in LOG_FORMATS:
+            raise SettingsError(f"--log-format/GRAPHSEC_LOG_FORMAT must be one of "
+                                f"{', '.join(LOG_FORMATS)} (not {self.log_format!r})")
         if self.backend == "sqlite":
             self.sqlite_path()  # raises for a URL that names no file
         if (self.certfile is None) != (self.keyfile is None):
@@ -292,6 +306,9 @@ class Settings:
             "GRAPHSEC_TLS_KEYFILE": str(self.keyfile or ""),
             "GRAPHSEC_TRUST_ISSUERS": " ".join(self.trust_issuers),
             "GRAPHSEC_AUDIENCES": " ".join(self.audiences),
+            "GRAPHSEC_METRICS": "1" if self.metrics else "",
+            "GRAPHSEC_METRICS_PUBLIC": "1" if self.metrics_public else "",
+            "GRAPHSEC_LOG_FORMAT": self.log_format,
         }
 
     @property
@@ -351,6 +368,27 @@ def _host_names(names: Iterable[str]) -> tuple[str, ...]:
 
 
 _TRUE = ("1", "true", "yes", "on")
+LOG_FORMATS = ("text", "json", "off")
+
+
+def _switches(settings: Settings, env: Mapping[str, str],
+              overrides: Mapping[str, object]) -> Settings:
+    """``GRAPHSEC_THROTTLE`` (on when either it or the flag says), and metrics and the access
+    log from ``GRAPHSEC_METRICS``, ``GRAPHSEC_METRICS_PUBLIC`` and ``GRAPHSEC_LOG_FORMAT``
+    unless a flag said; the log's default follows stderr."""
+    if (env.get("GRAPHSEC_THROTTLE") or "").lower() in _TRUE:
+        settings = replace(settings, throttle=True)
+    metrics = overrides.get("metrics")
+    public = overrides.get("metrics_public")
+    form = overrides.get("log_format") or env.get("GRAPHSEC_LOG_FORMAT") \
+        or ("text" if sys.stderr is not None and sys.stderr.isatty() else "off")
+    return replace(
+        settings,
+        metrics=bool(metrics) if metrics is not None
+        else (env.get("GRAPHSEC_METRICS") or "").lower() in _TRUE,
+        metrics_public=bool(public) if public is not None
+        else (env.get("GRAPHSEC_METRICS_PUBLIC") or "").lower() in _TRUE,
+        log_format=str(form).lower())
 
 
 def _path(text: str | None) -> Path | None:

@@ -65,3 +65,19 @@ def test_compare_runs_a_revision_against_the_bare_app(tmp_path: Path) -> None:
     assert _number(line.group(1)) > 0
     assert float(line.group(2)) > 0
     assert not (tmp_path / "data" / "sqlite-tiny").exists()  # the seeded store is removed
+
+
+def test_bench_import_compares_import_with_seeding(tmp_path: Path) -> None:
+    out = tmp_path / "import.md"
+    proc = subprocess.run(  # noqa: S603 (our own script, arguments fixed here)
+        [sys.executable, str(ROOT / "bench" / "import.py"), "--tenants", "2", "--days", "50",
+         "--verify", "--data-dir", str(tmp_path / "data"), "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    text = out.read_text()
+    assert "byte-identical: yes" in text
+    rates = re.findall(r"^\| `graphsec (seed|export|import)` \| [\d.]+ \| ([\d,]+) \|$", text,
+                       re.MULTILINE)
+    assert [step for step, _ in rates] == ["seed", "export", "import"]
+    assert all(_number(rate) > 0 for _, rate in rates)

@@ -45,6 +45,9 @@ class EntraEndpoints:
     """A door of ``GraphApp`` (``api.http.Door``): answers the Entra paths, None for any
     other."""
 
+    label = "entra"
+    """The entity set label of its requests in the metrics (a door without one: ``none``)."""
+
     def __init__(self, tokens: TokenEndpoint, key_id: str, public_key: rsa.RSAPublicKey,
                  body_timeout_seconds: float) -> None:
         self.tokens = tokens

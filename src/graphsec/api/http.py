@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
@@ -18,6 +19,8 @@ import orjson
 from graphsec.api import batch
 from graphsec.api.disconnect import Departure, unless_client_leaves
 from graphsec.api.origin import Origin
+from graphsec.api.probes import PATHS as PROBE_PATHS
+from graphsec.api.probes import Probes
 from graphsec.api.request_ids import RequestIds
 from graphsec.api.routing import Router, Target
 from graphsec.auth.principal import Principal
@@ -30,6 +33,7 @@ from graphsec.errors import (
     RequestTimeout,
     UnsupportedMediaType,
 )
+from graphsec.observability.observer import Observer
 from graphsec.odata.options import Context, QueryOptions, parse_options, split_query
 from graphsec.pressure.config import Behaviour
 from graphsec.pressure.throttle import Throttle
@@ -57,7 +61,8 @@ _request_ids = RequestIds()
 
 class Door(Protocol):
     """A handler for paths outside ``/v1.0`` and ``/beta`` (see ``GraphApp.doors``): its answer,
-    or None when the path is not one of its own."""
+    or None when the path is not one of its own. A ``label`` attribute, when it has one, names
+    its requests in the metrics (``entra``); without, they count under ``none``."""
 
     async def __call__(self, request: Request, base: str) -> Response | None: ...
 
@@ -70,8 +75,8 @@ class Request:
     are Latin-1, as HTTP defines them.
     """
 
-    __slots__ = ("client_request_id", "headers", "method", "query", "raw_path", "receive",
-                 "request_id", "scope")
+    __slots__ = ("client_request_id", "entity_set", "headers", "method", "principal", "query",
+                 "raw_path", "receive", "request_id", "scope")
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         self.scope = scope
@@ -89,6 +94,11 @@ class Request:
         self.request_id = _request_ids.next()
         sent = self.headers.get("client-request-id", "").strip()
         self.client_request_id = sent[:200] if sent else self.request_id
+        self.principal: Principal | None = None
+        """The verified caller, once known (for the access log)."""
+        self.entity_set: str | None = None
+        """The metrics' entity set label when the path does not tell it (a door's);
+        None: the observer reads it from the path (``graphsec.observability.observer``)."""
 
     def bound_body_reads(self, seconds: float) -> None:
         """From now on, reading the body raises :class:`RequestTimeout` once ``seconds`` have
@@ -169,7 +179,13 @@ class GraphApp:
         monkey: Monkey | None = None,
         behaviour: Behaviour | None = None,
         doors: Sequence[Door] = (),
+        probes: Probes | None = None,
+        observer: Observer | None = None,
     ) -> None:
+        self.probes = probes
+        """``/readyz`` and ``/metrics`` (``graphsec.api.probes``); None: neither is served."""
+        self.observer = observer
+        """Metrics and the access log, told of every request; None when both are off."""
         self.doors = tuple(doors)
         """What answers paths outside Graph's ``/v1.0`` and ``/beta``, asked in order after the
         Host check: Entra ID's paths (``graphsec.api.entra``), the admin API, the dashboard.
@@ -206,6 +222,7 @@ class GraphApp:
                     await self._startup()
                     self._started = True
         request = Request(scope, receive)
+        started = time.perf_counter()
         try:
             response = await self.handle(request)
         except GraphError as exc:
@@ -217,7 +234,11 @@ class GraphApp:
                            "server log."),
                 request.request_id, request.client_request_id,
             )
-        await self._send(send, request, response)
+        try:
+            await self._send(send, request, response)
+        finally:  # after the response (or the client's departure): its time is the client's
+            if self.observer is not None:
+                self.observer.done(request, response.status, time.perf_counter() - started)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -241,7 +262,7 @@ class GraphApp:
             (b"request-id", rid),
             (b"client-request-id", rid if request.client_request_id is request.request_id
              else request.client_request_id.encode("latin-1")),
-            *_content_headers(response.content_type),
+            *_content_headers(response.content_type, "Cache-Control" in response.headers),
         ]
         if "origin" in request.headers:
             headers += _CORS_HEADERS
@@ -258,8 +279,11 @@ class GraphApp:
     async def handle(self, request: Request) -> Response:
         path = request.raw_path
         # /healthz before the Host check: it carries no link, and load balancers send an IP
-        if path.rstrip("/").lower() == "/healthz":
+        probe = path.rstrip("/").lower()
+        if probe == "/healthz":
             return json_response(200, b'{"status":"ok"}')
+        if probe in PROBE_PATHS and self.probes is not None:  # before the Host check too
+            return await self.probes.answer(probe, request.method, request.headers)
         base = self.origin.base(request.scope.get("scheme", "http"), request.headers.get("host"),
                                 request.scope.get("server"))
         if not path.isascii():
@@ -271,12 +295,15 @@ class GraphApp:
         version = self.router.version_of(path)
         if version is None:  # no cost on /v1.0 and /beta
             for door in self.doors:
+                request.entity_set = getattr(door, "label", None)  # its errors count there too
                 answer = await door(request, base)
                 if answer is not None:
                     return answer
+            request.entity_set = None
             first = path.lstrip("/").split("/", 1)[0]
             raise BadRequest(f"Invalid version: '{first}'. Use /v1.0 or /beta.")
-        principal = self.verifier.verify_header(request.headers.get("authorization"))
+        principal = request.principal = self.verifier.verify_header(
+            request.headers.get("authorization"))
         if "batch" in path and _is_batch(path):
             return await self._batch(request, principal, base, version)
         method = request.method
@@ -439,9 +466,12 @@ _CORS_HEADERS = [
 
 
 @functools.lru_cache(maxsize=8)
-def _content_headers(content_type: str | None) -> tuple[tuple[bytes, bytes], ...]:
-    """The headers every response of a content type carries (JSON: Graph's OData-Version)."""
-    out = [(b"cache-control", b"no-store")]
+def _content_headers(content_type: str | None,
+                     own_cache: bool = False) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers every response of a content type carries (JSON: Graph's OData-Version), and
+    ``Cache-Control: no-store`` unless the response sets its own (``own_cache``: the dashboard's
+    files, ``api/ui.py``)."""
+    out = [] if own_cache else [(b"cache-control", b"no-store")]
     if content_type is not None:
         out.append((b"content-type", content_type.encode()))
     if content_type == GRAPH_JSON:

@@ -53,9 +53,13 @@ class Monkey:
     """Chaos for every tenant of one worker process; built once, :meth:`strike` per request."""
 
     def __init__(self, behaviour: Behaviour,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 on_strike: Callable[[int | None], None] | None = None) -> None:
         self._behaviour = behaviour
         self._sleep = sleep
+        self.on_strike = on_strike
+        """Told each outcome that does something: its failure status, or None for a delay
+        only (the metrics)."""
         self._draws: dict[str | None, random.Random] = {}
         """One generator per configuration: None for the global one, else the tenant's."""
 
@@ -72,6 +76,8 @@ class Monkey:
         outcome = self.draw(tenant)
         if outcome is None:
             return
+        if self.on_strike is not None and (outcome.status is not None or outcome.latency_ms):
+            self.on_strike(outcome.status)
         if outcome.latency_ms:
             await self._sleep(outcome.latency_ms / 1000)
         if outcome.status is not None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from graphsec.errors import TooManyRequests
@@ -57,9 +57,12 @@ def limits_for(throttling: Throttling, application: str, tenant: str,
 class Throttle:
     """The check every Graph request passes when throttling is on for its tenant."""
 
-    def __init__(self, behaviour: Behaviour, state: ThrottleState) -> None:
+    def __init__(self, behaviour: Behaviour, state: ThrottleState,
+                 on_refused: Callable[[str], None] | None = None) -> None:
         self._behaviour = behaviour
         self._state = state
+        self.on_refused = on_refused
+        """Told the entity set of each request refused with 429 (the metrics)."""
         self._limits: dict[tuple[str, str, str], tuple[tuple[Rate, ...], Concurrency | None]] = {}
         """``limits_for`` by (application, tenant, entity set): built once each (bounded)."""
         self._lease_prefix = f"{uuid.uuid4().hex[:16]}-"
@@ -84,6 +87,8 @@ class Throttle:
         lease = f"{self._lease_prefix}{next(self._leases)}"  # unique across workers too
         wait = await self._state.admit(rates, concurrency, lease)
         if wait:
+            if self.on_refused is not None:
+                self.on_refused(entity_set)
             raise TooManyRequests(wait)
         try:
             yield

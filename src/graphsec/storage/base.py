@@ -123,5 +123,25 @@ class Store(Protocol):
         """How many entities match the query's filter."""
 
 
-class Database(Store, Registrations, Protocol):
-    """What each store is: the entity sets' storage and the app registrations."""
+@dataclass(frozen=True, slots=True)
+class ConnectionUse:
+    """A worker's database connections right now: running a statement, and open but idle."""
+
+    in_use: int
+    idle: int
+
+
+class Health(Protocol):
+    """What operators ask a store about (``/readyz`` and ``/metrics``, docs/operations.md)."""
+
+    async def readiness(self, seconds: float) -> str | None:
+        """None when the database answers within ``seconds`` and its schema is the newest this
+        graphsec knows; otherwise why not, in one line without secrets. Never waits longer than
+        ``seconds``, nor holds a connection longer."""
+
+    def connection_use(self) -> ConnectionUse:
+        """The connections this store holds in this process (no I/O)."""
+
+
+class Database(Store, Registrations, Health, Protocol):
+    """What each store is: the entity sets' storage, the app registrations, its health."""

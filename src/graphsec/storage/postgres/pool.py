@@ -93,6 +93,11 @@ class ConnectionPool:
     def open_connections(self) -> int:
         return self._count
 
+    @property
+    def idle_connections(self) -> int:
+        """Connections open and waiting in the pool (the others are in use or opening)."""
+        return len(self._idle)
+
     async def open(self) -> None:
         """Open the first connection (so a wrong URL fails at start-up)."""
         self._give(await self._connect())

@@ -38,8 +38,9 @@ from graphsec.errors import BadRequest
 from graphsec.odata.query import ListQuery
 from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
-from graphsec.storage.base import Admit, AppRegistration, Change, Page, changed
+from graphsec.storage.base import Admit, AppRegistration, Change, ConnectionUse, Page, changed
 from graphsec.storage.budget import out_of_time
+from graphsec.storage.postgres import health
 from graphsec.storage.postgres.cache import BodyCache
 from graphsec.storage.postgres.pool import ConnectionPool, connection_lost, unavailable
 from graphsec.storage.postgres.reads import PointReads
@@ -105,6 +106,7 @@ class PostgresStore:
                 self._plain[(name, op)] = Compiled(stmt, self._dialect)
         self._registrations = {op: Compiled(stmt, self._dialect) for op, stmt
                                in registration_statements(self.metadata).items()}
+        self._revision_sql = Compiled(REVISION, self._dialect).sql
 
     async def open(self) -> None:
         """Connect; refuse to serve a schema that is not at the newest migration."""
@@ -115,7 +117,7 @@ class PostgresStore:
         await pool.open()
         async with pool.acquire() as conn:
             try:
-                revision = await conn.fetchval(Compiled(REVISION, self._dialect).sql)
+                revision = await conn.fetchval(self._revision_sql)
             except asyncpg.UndefinedTableError:
                 revision = None
         if revision != migrate.head():
@@ -134,6 +136,13 @@ class PostgresStore:
             self._pool = None
             raise
         self._reads = reader if opened else BatchReads(pool, tables, self.cache)
+
+    async def readiness(self, seconds: float) -> str | None:
+        return await health.readiness(self._pool, self._revision_sql, self.url, seconds)
+
+    def connection_use(self) -> ConnectionUse:
+        """The pool's connections (a reader by id's own connection is not counted)."""
+        return health.connection_use(self._pool)
 
     def _server_changed(self) -> None:
         """Connections were lost or reach a server that restarted: row versions seen before

@@ -161,6 +161,12 @@ class ScanPool:
         with self._lock:
             return len(self._active)
 
+    @property
+    def opened(self) -> int:
+        """Connections the threads have opened (one per thread, on its first statement)."""
+        with self._lock:
+            return len(self._connections)
+
     async def fetch_many(self, statements: list[tuple[str, Any]]) -> list[list[Any]]:
         """The rows of each statement, read one after the other on one thread (one hop), each
         within the budget; cancelling the caller stops the one running."""

@@ -41,7 +41,8 @@ from graphsec.errors import ServiceUnavailable
 from graphsec.odata.query import ListQuery, default_order
 from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
-from graphsec.storage.base import Admit, AppRegistration, Change, Page, changed
+from graphsec.storage.base import Admit, AppRegistration, Change, ConnectionUse, Page, changed
+from graphsec.storage.readiness import NOT_OPEN, failure_reason, schema_reason
 from graphsec.storage.sql.listing import StatementCache, split_page
 from graphsec.storage.sql.registrations import from_row, insert_values, registration_statements
 from graphsec.storage.sql.statements import (
@@ -160,6 +161,29 @@ class SQLiteStore:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    async def readiness(self, seconds: float) -> str | None:
+        """The revision read on the writer's connection: a read of one row that WAL lets
+        through whatever another process writes (``seconds`` cannot be exceeded by it)."""
+        if self._conn is None:
+            return NOT_OPEN
+        try:
+            row = self._conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                return failure_reason(exc, f"sqlite:///{self.path}")
+            row = None
+        except sqlite3.Error as exc:
+            return failure_reason(exc, f"sqlite:///{self.path}")
+        return schema_reason(row[0] if row else None)
+
+    def connection_use(self) -> ConnectionUse:
+        """The writer's and the reader's connections (idle between statements: they run on
+        the event loop) and the scan threads' (in use while a statement runs there)."""
+        if self._conn is None:
+            return ConnectionUse(0, 0)
+        running, opened = (self._scans.running, self._scans.opened) if self._scans else (0, 0)
+        return ConnectionUse(running, 2 + opened - running)
 
     @property
     def conn(self) -> sqlite3.Connection:
