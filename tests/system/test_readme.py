@@ -44,7 +44,8 @@ def python_example() -> str:
     """The SDK example with a static token (tests/entra/test_entra_readme.py runs the other,
     "From your application's own code")."""
     (block,) = [b for b in fenced_blocks("python") if "ClientSecretCredential" not in b
-                and "HeadersInspectionHandlerOption" not in b]  # tests/sdk/test_partial_content_sdk.py
+                and "HeadersInspectionHandlerOption" not in b  # tests/sdk/test_partial_content_sdk.py
+                and "def test_" not in b]  # the pytest plugin's example: tests/testing/
     return block
 
 
