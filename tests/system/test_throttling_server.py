@@ -40,6 +40,7 @@ latency_ms = [1500, 1500]            # every request of this tenant runs for 1.5
 
 [tenants."{BATCHED}".throttling]
 per_minute = 5
+concurrent = 50                      # the 7 parallel requests of a batch meet the minute's limit only
 """
 
 
