@@ -21,7 +21,8 @@ pytestmark = pytest.mark.bench
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("get_by_id", "list_top1", "list_top100", "filter_count", "deep_paging",
-             "patch_control_profile", "post_score", "batch_get_by_id")
+             "patch_control_profile", "post_score", "batch_get_by_id", "filter_range", "filter_eq",
+             "filter_startswith", "filter_in_ids", "filter_window_range", "lambda_count")
 
 
 def _number(cell: str) -> float:
