@@ -72,6 +72,17 @@ CASES = [
     ("id in ('a')", set()),
     ("startswith(id,'a_')", {"a_1"}),
     ("startswith(id,'a%')", {"a%2"}),
+    # an ASCII prefix of a column is also read as a range of lower(column) (its index's): the
+    # range must keep every case and the characters past the prefix's last one
+    ("startswith(id,'A')", {"a_1", "a%2", "ab3"}),
+    ("startswith(id,'AB')", {"ab3"}),
+    ("startswith(id,'b')", {"B4"}),
+    ("startswith(id,'a`')", set()),  # '`' precedes 'a': no row is in ['a`', 'aa')
+    ("startswith(id,'')", ALL),
+    ("startswith(id,'ab3')", {"ab3"}),
+    ("startswith(id,'ab3x')", set()),
+    ("not startswith(id,'a')", {"B4", "c5"}),
+    ("startswith(azureTenantId,'TENANT-')", ALL),
     # DateTimeOffset: ticks, fractions, offsets, null, date parts
     ("createdDateTime gt 2024-02-01T00:00:00Z", {"ab3", "B4"}),
     ("createdDateTime eq 2024-02-01T01:00:00+01:00", {"a%2"}),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,10 @@ from graphsec.storage.sql.tables import build_tables
 def _diff(connection: Any) -> list[Any]:
     metadata, _ = build_tables(ENTITY_SETS)
     context = MigrationContext.configure(connection, opts={"compare_type": True})
-    diffs = compare_metadata(context, metadata)
+    with warnings.catch_warnings():  # indexes of lower(column) (0007): not compared, see below
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
+        warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression")
+        diffs = compare_metadata(context, metadata)
     # PostgreSQL's indexes are hand-written in the migration (NULLS FIRST, GIN on jsonb), which
     # autogenerate cannot express; tables and columns must match exactly.
     return [d for d in diffs if not (isinstance(d, tuple) and d[0] in ("add_index", "remove_index"))]
@@ -56,7 +60,8 @@ def test_postgres_migrations_match_the_models(postgres_url: str) -> None:
     diffs, defs = asyncio.run(check())
     assert diffs == []
     assert any("created_date_time NULLS FIRST" in d for d in defs)
-    assert any("gin (doc jsonb_path_ops)" in d for d in defs)
+    assert not any("gin" in d for d in defs)  # dropped by 0007: no statement used it
+    assert any("(tenant_id, lower(id))" in d for d in defs)
 
 
 def test_upgrade_is_idempotent(tmp_path: Path) -> None:

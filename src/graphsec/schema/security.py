@@ -78,6 +78,7 @@ SECURE_SCORES = EntitySet(
     patch_returns_entity=True,
     collection_patch=True,
     created_stamps=("createdDateTime",),
+    indexed=("id", "currentScore"),
 )
 
 CERTIFICATION_CONTROL = ComplexType(
@@ -157,6 +158,7 @@ SECURE_SCORE_CONTROL_PROFILES = EntitySet(
     create_rule=HistoryLimit("controlStateUpdates"),
     update_rule=ControlStateUpdate("controlStateUpdates", SECURE_SCORE_CONTROL_STATE_UPDATE,
                                    CONTROL_STATES),
+    indexed=("id", "controlCategory", "service"),
 )
 
 ACCOUNT_STATUS = EnumType(
@@ -203,6 +205,7 @@ USER_SECURITY_PROFILES = EntitySet(
     default_page_size=100,
     created_stamps=("createdDateTime", "lastModifiedDateTime"),
     modified_stamps=("lastModifiedDateTime",),
+    indexed=("id", "riskScore", "userPrincipalName"),
 )
 
 ENTITY_SETS: tuple[EntitySet, ...] = (

@@ -181,6 +181,11 @@ class EntitySet:
     """DateTimeOffset properties set to now by every PATCH."""
     create_rule: CreateRule | None = None
     update_rule: UpdateRule | None = None
+    indexed: tuple[str, ...] = ()
+    """Scalar properties users filter on, each with an index of (tenant, value), strings by
+    their lower case (``$filter`` compares strings ignoring case), so that a comparison, an
+    ``in``, a ``startswith`` on it reads an index range and ``$count`` counts in the index
+    (``storage/sql/tables.py``; migration 0007 made those of this release)."""
 
     @property
     def type_name(self) -> str:

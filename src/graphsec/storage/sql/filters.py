@@ -87,6 +87,19 @@ def _bind(value: Any, kind: Kind) -> Sql:
     return literal(value, Text())
 
 
+def _prefix_range(prefix: str) -> tuple[str, str] | None:
+    """The strings that start with ``prefix`` ignoring case, as the range [low, high) of their
+    lower case, when the prefix is ASCII (the only letters ``lower()`` changes on both
+    backends: SQLite's and PostgreSQL's under the "C" collation, the columns' own): a range an
+    index of ``lower(column)`` reads instead of every row. Both backends order strings by code
+    point, so every string that starts with ``low`` is at least ``low`` and less than ``high``,
+    ``low`` with its last character's successor. The ``LIKE`` stays, as the test itself."""
+    if not prefix or not prefix.isascii():
+        return None
+    low = prefix.lower()
+    return low, low[:-1] + chr(ord(low[-1]) + 1)
+
+
 def _definite(expr: ColumnElement[bool]) -> Cond:
     return expr, False
 
@@ -174,6 +187,12 @@ class _Compiler:
         cond = func.lower(subject).like(func.lower(escaped), escape="\\")
         if m.subject.kind is Kind.UNTYPED:
             return _definite(and_(self._is_json(m.subject, "string"), cond))
+        if m.fn == "startswith" and isinstance(m.pattern, Literal) and self._column(m.subject):
+            bounds = _prefix_range(m.pattern.value)  # type: ignore[arg-type]
+            if bounds is not None:
+                low = func.lower(subject)
+                cond = and_(low >= _bind(bounds[0], Kind.STRING),
+                            low < _bind(bounds[1], Kind.STRING), cond)
         return cond, True
 
     def _dynamic(self, op: str, prop: Value, other: Value) -> Cond:
@@ -242,12 +261,17 @@ class _Compiler:
         return self._func(v)
 
     def _prop(self, p: Prop) -> Sql:
-        if p.root is None and len(p.path) == 1 and p.kind not in _JSON_ONLY:
+        if self._column(p):
             name = p.path[0]
             return self.et.table.c.id if name == "id" else self.et.table.c[column_name(name)]
         base, path = self._json_base(p)
         sql = self.d.extract(base, path, p.kind) if path else base
         return self.d.text_ticks(sql) if p.kind is Kind.DATETIME else sql
+
+    def _column(self, v: Value) -> bool:
+        """Whether ``v`` is read from a typed column (which compares by code point: "C")."""
+        return (isinstance(v, Prop) and v.root is None and len(v.path) == 1
+                and v.kind not in _JSON_ONLY)
 
     def _numeric(self, v: Value) -> Sql:
         return type_coerce(self.value(v), BigInteger() if v.kind is Kind.INT else Float())

@@ -30,16 +30,19 @@ from sqlalchemy import (
     Integer,
     Select,
     and_,
+    LargeBinary,
     bindparam,
+    cast,
     false,
     func,
     literal,
+    literal_column,
     select,
     union_all,
 )
 from sqlalchemy.engine import Dialect
 
-from graphsec.odata.query import ListQuery, OrderKey
+from graphsec.odata.query import ListQuery, OrderKey, default_order
 from graphsec.storage.sql.expressions import sort_expression
 from graphsec.storage.sql.statements import Compiled, doc_column
 from graphsec.storage.sql.tables import EntityTable
@@ -98,6 +101,9 @@ def list_statement(et: EntityTable, query: ListQuery, dialect: str,
                    head: list[ColumnElement[Any]] | None = None) -> Select[Any]:
     """SELECT doc, key1, …, keyn for one page (limit + 1 rows, to learn whether more remain);
     ``head``: other leading columns than the document."""
+    if head is None and dialect == "sqlite" and (
+            query.filter is not None or query.order != default_order(et.entity_set)):
+        return _late_documents(et, query)
     if head is None:
         head = [doc_column(et, dialect)]
     keys = [sort_expression(et, o.path, dialect) for o in query.order]
@@ -138,6 +144,23 @@ def list_statement(et: EntityTable, query: ListQuery, dialect: str,
                *(combined.c[f"k{i}"] for i in range(len(keys))))
         .order_by(*ordered)
         .limit(limit)
+    )
+
+
+def _late_documents(et: EntityTable, query: ListQuery) -> Select[Any]:
+    """SQLite: the page's keys first, its documents after. A page that is not one range of the
+    default order's index is sorted, and SQLite's sorter carries every column it returns: the
+    documents of every row the filter selects, to keep 100 of them (2.8 ms against 0.9 ms for
+    400 of a tenant's 1,000 secureScores). Sorting row ids and keys, then reading the
+    documents of the page's rows by row id, copies only those."""
+    keys = list_statement(et, query, "sqlite", [literal_column(f"{et.table.name}.rowid").label("r")])
+    page = keys.subquery("page_keys")
+    docs = et.table.alias("d")
+    order = [page.c[f"k{i}"] for i in range(len(query.order))]
+    return (
+        select(cast(docs.c.doc, LargeBinary), *order)
+        .select_from(page.join(docs, literal_column("d.rowid") == list(page.c)[0]))
+        .order_by(*_order_by(order, query.order))
     )
 
 

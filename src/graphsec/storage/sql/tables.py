@@ -29,11 +29,12 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeEngine
 
-from graphsec.schema.types import DATETIME, EntitySet, EnumType, Primitive, Property
+from graphsec.schema.types import DATETIME, STRING, EntitySet, EnumType, Primitive, Property
 from graphsec.schema.values import parse_datetime
 
 _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
@@ -145,6 +146,20 @@ def behaviour_table(metadata: MetaData) -> Table:
     )
 
 
+def filter_indexes(es: EntitySet) -> list[tuple[str, str, bool]]:
+    """The indexes of ``es.indexed``: (index name, column, whether the index is on the
+    column's lower case, as for strings)."""
+    props = {p.name: p for p in es.entity_type.properties}
+    out = []
+    for name in es.indexed:
+        prop = props[name]
+        if not prop.is_scalar:
+            raise ValueError(f"{es.name}.{name}: only scalar properties are indexed")
+        column = column_name(name)
+        out.append((f"ix_{es.table}_{column}", column, prop.type == STRING))
+    return out
+
+
 def build_tables(entity_sets: tuple[EntitySet, ...]) -> tuple[MetaData, dict[str, EntityTable]]:
     """Declare one table per entity set, with the indexes the default order needs, the
     shared history table, the app registrations' table and the runtime behaviour's."""
@@ -170,5 +185,8 @@ def build_tables(entity_sets: tuple[EntitySet, ...]) -> tuple[MetaData, dict[str
         if order_cols != ["id"]:
             Index(f"ix_{es.table}_default_order", table.c.tenant_id,
                   *(table.c[c] for c in order_cols))
+        for name, column, lowered in filter_indexes(es):
+            Index(name, table.c.tenant_id,
+                  func.lower(table.c[column]) if lowered else table.c[column])
         tables[es.name] = EntityTable(es, table, scalar, history)
     return metadata, tables
