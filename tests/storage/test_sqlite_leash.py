@@ -91,3 +91,35 @@ async def test_a_quick_filtered_page_and_count_never_reach_the_threads(tmp_path:
         assert await store.count("t", SECURE_SCORES, query) == 12
     finally:
         await store.close()
+
+
+async def test_only_a_statement_that_runs_long_on_a_thread_is_remembered_as_expensive(
+        tmp_path: Path) -> None:
+    """A quick statement that waited for a busy scan thread is not expensive: remembered, it
+    would skip the leash and pay the hop for a minute. One that runs long on the thread is."""
+    import asyncio
+
+    from graphsec.storage.sqlite import SQLiteStore
+    from graphsec.storage.sqlite.scans import EXPENSIVE_SECONDS, ScanPool
+
+    store = SQLiteStore(tmp_path / "store.db", ())
+    await store.open()
+    try:
+        store._scans = ScanPool(tmp_path / "store.db", 0, threads=1)
+        store._leash = Leash(seconds=0.0)  # every statement outlasts it: all go to the thread
+        quick = [(COUNTING, (20_000,))]  # a few milliseconds, past the leash of 0 s
+        busy = asyncio.ensure_future(store.scans.fetch_many([(COUNTING, (3_000_000,))]))
+        await asyncio.sleep(0.01)  # the thread is taken: the quick one waits for it
+        started = asyncio.get_running_loop().time()
+        assert await store._may_scan(quick) == [[(20_000,)]]
+        waited = asyncio.get_running_loop().time() - started
+        (counted,), ran = await busy
+        assert counted == [(3_000_000,)] and ran > EXPENSIVE_SECONDS  # the wait was real
+        assert waited > EXPENSIVE_SECONDS, waited
+        assert store._leash._slow == {}  # waiting is not running
+
+        slow = [(COUNTING, (3_000_001,))]
+        await store._may_scan(slow)
+        assert set(store._leash._slow) == {COUNTING}
+    finally:
+        await store.close()

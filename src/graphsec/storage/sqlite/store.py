@@ -299,9 +299,8 @@ class SQLiteStore:
             raise failed(exc, self.statement_timeout_ms) from None
         if results is not None:
             return results
-        started = time.monotonic()
-        results = await self.scans.fetch_many(statements)
-        if time.monotonic() - started > EXPENSIVE_SECONDS:
+        results, seconds = await self.scans.fetch_many(statements)
+        if seconds > EXPENSIVE_SECONDS:
             self._leash.remember(statements)
         return results
 
