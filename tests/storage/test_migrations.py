@@ -61,7 +61,8 @@ def test_postgres_migrations_match_the_models(postgres_url: str) -> None:
     assert diffs == []
     assert any("created_date_time NULLS FIRST" in d for d in defs)
     assert not any("gin" in d for d in defs)  # dropped by 0007: no statement used it
-    assert any("(tenant_id, lower(id))" in d for d in defs)
+    assert any("(tenant_id, lower(id), created_date_time NULLS FIRST, id NULLS FIRST)" in d
+               for d in defs)
 
 
 def test_upgrade_is_idempotent(tmp_path: Path) -> None:

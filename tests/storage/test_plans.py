@@ -36,7 +36,7 @@ from graphsec.schema.types import STRING, EntitySet
 from graphsec.schema.values import check_body, complete
 from graphsec.storage.bulk import open_bulk
 from graphsec.storage.postgres import PostgresStore
-from graphsec.storage.sql.tables import filter_indexes
+from graphsec.storage.sql.tables import column_name, filter_indexes
 from graphsec.storage.sqlite import SQLiteStore
 from tests.conftest import TABLES, _pg, score
 from tests.support.plans import plan_nodes
@@ -233,6 +233,7 @@ def test_every_indexed_property_has_its_index_in_the_migrations(tmp_path: Path) 
             for index, column, lowered in filter_indexes(es):
                 assert index in made, index
                 key = f"lower({column})" if lowered else column
-                assert f"(tenant_id, {key})" in made[index], made[index]
+                order = ", ".join(column_name(n) for n, _ in es.default_order)
+                assert f"(tenant_id, {key}, {order})" in made[index], made[index]
     finally:
         conn.close()

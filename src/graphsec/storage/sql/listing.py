@@ -150,18 +150,17 @@ def list_statement(et: EntityTable, query: ListQuery, dialect: str,
 def _late_documents(et: EntityTable, query: ListQuery) -> Select[Any]:
     """SQLite: the page's keys first, its documents after. A page that is not one range of the
     default order's index is sorted, and SQLite's sorter carries every column it returns: the
-    documents of every row the filter selects, to keep 100 of them (2.8 ms against 0.9 ms for
-    400 of a tenant's 1,000 secureScores). Sorting row ids and keys, then reading the
-    documents of the page's rows by row id, copies only those."""
+    documents of every row the filter selects, to keep 100 of them (2.8 ms against 0.6 ms for
+    400 of a tenant's 1,000 secureScores). Sorting row ids and keys, then reading each of the
+    page's documents by row id (a scalar subquery: 0.64 ms, against 0.83 ms as a join, whose
+    rows the final sort then carried whole), copies only those."""
     keys = list_statement(et, query, "sqlite", [literal_column(f"{et.table.name}.rowid").label("r")])
     page = keys.subquery("page_keys")
     docs = et.table.alias("d")
+    doc = (select(cast(docs.c.doc, LargeBinary))
+           .where(literal_column("d.rowid") == list(page.c)[0]).scalar_subquery())
     order = [page.c[f"k{i}"] for i in range(len(query.order))]
-    return (
-        select(cast(docs.c.doc, LargeBinary), *order)
-        .select_from(page.join(docs, literal_column("d.rowid") == list(page.c)[0]))
-        .order_by(*_order_by(order, query.order))
-    )
+    return select(doc.label("doc"), *order).select_from(page).order_by(*_order_by(order, query.order))
 
 
 def count_shape(query: ListQuery) -> Hashable:

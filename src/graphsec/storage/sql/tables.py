@@ -148,7 +148,9 @@ def behaviour_table(metadata: MetaData) -> Table:
 
 def filter_indexes(es: EntitySet) -> list[tuple[str, str, bool]]:
     """The indexes of ``es.indexed``: (index name, column, whether the index is on the
-    column's lower case, as for strings)."""
+    column's lower case, as for strings). Each is ``(tenant_id, value, <default order's
+    keys>)``: one value's rows come in the default order, and a range's are sorted on keys
+    the index holds (migration 0007)."""
     props = {p.name: p for p in es.entity_type.properties}
     out = []
     for name in es.indexed:
@@ -187,6 +189,7 @@ def build_tables(entity_sets: tuple[EntitySet, ...]) -> tuple[MetaData, dict[str
                   *(table.c[c] for c in order_cols))
         for name, column, lowered in filter_indexes(es):
             Index(name, table.c.tenant_id,
-                  func.lower(table.c[column]) if lowered else table.c[column])
+                  func.lower(table.c[column]) if lowered else table.c[column],
+                  *(table.c[c] for c in order_cols))
         tables[es.name] = EntityTable(es, table, scalar, history)
     return metadata, tables
