@@ -80,7 +80,7 @@ async def test_a_quick_filtered_page_and_count_never_reach_the_threads(tmp_path:
             await store.create("t", SECURE_SCORES, {"id": f"s{i}", "currentScore": float(i),
                                                    "createdDateTime": "2024-03-19T15:21:00Z"})
 
-        async def no_threads(statements: object) -> list[list[object]]:
+        async def no_threads(statements: object) -> tuple[list[list[object]], float]:
             raise AssertionError("a quick statement was sent to the scan threads")
 
         store.scans.fetch_many = no_threads  # type: ignore[method-assign]
@@ -114,7 +114,8 @@ async def test_only_a_statement_that_runs_long_on_a_thread_is_remembered_as_expe
         assert await store._may_scan(quick) == [[(20_000,)]]
         waited = asyncio.get_running_loop().time() - started
         (counted,), ran = await busy
-        assert counted == [(3_000_000,)] and ran > EXPENSIVE_SECONDS  # the wait was real
+        assert counted == [(3_000_000,)]
+        assert ran > EXPENSIVE_SECONDS  # the wait was real
         assert waited > EXPENSIVE_SECONDS, waited
         assert store._leash._slow == {}  # waiting is not running
 

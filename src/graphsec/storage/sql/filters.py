@@ -184,7 +184,7 @@ class _Compiler:
             escaped = escaped.op("||")(literal("%", Text()))
         subject = (self._as(m.subject, Kind.STRING) if m.subject.kind is Kind.UNTYPED
                    else self.value(m.subject))
-        cond = func.lower(subject).like(func.lower(escaped), escape="\\")
+        cond: ColumnElement[bool] = func.lower(subject).like(func.lower(escaped), escape="\\")
         if m.subject.kind is Kind.UNTYPED:
             return _definite(and_(self._is_json(m.subject, "string"), cond))
         if m.fn == "startswith" and isinstance(m.pattern, Literal) and self._column(m.subject):

@@ -28,9 +28,9 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    LargeBinary,
     Select,
     and_,
-    LargeBinary,
     bindparam,
     cast,
     false,
@@ -158,9 +158,10 @@ def _late_documents(et: EntityTable, query: ListQuery) -> Select[Any]:
     page = keys.subquery("page_keys")
     docs = et.table.alias("d")
     doc = (select(cast(docs.c.doc, LargeBinary))
-           .where(literal_column("d.rowid") == list(page.c)[0]).scalar_subquery())
-    order = [page.c[f"k{i}"] for i in range(len(query.order))]
-    return select(doc.label("doc"), *order).select_from(page).order_by(*_order_by(order, query.order))
+           .where(literal_column("d.rowid") == next(iter(page.c))).scalar_subquery())
+    order: list[ColumnElement[Any]] = [page.c[f"k{i}"] for i in range(len(query.order))]
+    return (select(doc.label("doc"), *order).select_from(page)
+            .order_by(*_order_by(order, query.order)))
 
 
 def count_shape(query: ListQuery) -> Hashable:
