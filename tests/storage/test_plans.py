@@ -32,7 +32,7 @@ from graphsec.schema.security import (
     SECURE_SCORES,
     USER_SECURITY_PROFILES,
 )
-from graphsec.schema.types import STRING, EntitySet
+from graphsec.schema.types import EntitySet
 from graphsec.schema.values import check_body, complete
 from graphsec.storage.bulk import open_bulk
 from graphsec.storage.postgres import PostgresStore
@@ -171,11 +171,10 @@ def _filters(es: EntitySet, docs: list[dict[str, Any]]) -> list[tuple[str, str, 
     ``es.indexed``, from stored entities' values. The count must always read the index; the
     page only where the filter selects one or two rows (``id``): a value many rows share may
     rightly be found by walking the default order until the page is full."""
-    props = {p.name: p for p in es.entity_type.properties}
     out = []
-    for name, (index, _, _) in zip(es.indexed, filter_indexes(es), strict=True):
+    for name, (index, _, lowered) in zip(es.indexed, filter_indexes(es), strict=True):
         value = next(d[name] for d in docs if d.get(name) is not None)
-        if props[name].type == STRING:
+        if lowered:  # a string
             out.append((index, f"{name} eq {_literal(value.upper())}", name == "id"))
             out.append((index, f"startswith({name}, {_literal(value[:max(1, len(value) - 1)])})", False))
             if name == "id":

@@ -151,12 +151,11 @@ def filter_indexes(es: EntitySet) -> list[tuple[str, str, bool]]:
     column's lower case, as for strings). Each is ``(tenant_id, value, <default order's
     keys>)``: one value's rows come in the default order, and a range's are sorted on keys
     the index holds (migration 0007)."""
-    props = {p.name: p for p in es.entity_type.properties}
     out = []
     for name in es.indexed:
-        prop = props[name]
-        if not prop.is_scalar:
-            raise ValueError(f"{es.name}.{name}: only scalar properties are indexed")
+        prop = es.entity_type.property(name)
+        if prop is None or not prop.is_scalar:
+            raise ValueError(f"{es.name}.{name}: only declared scalar properties are indexed")
         column = column_name(name)
         out.append((f"ix_{es.table}_{column}", column, prop.type == STRING))
     return out
