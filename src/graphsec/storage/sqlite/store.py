@@ -22,15 +22,14 @@ SQLite's SQL.
 
 WAL journal, ``synchronous=NORMAL`` (a committed write survives a crash of the process; only
 an operating-system crash can lose the last commits) and a busy timeout so that several worker
-processes can write the same file.
+processes can write the same file. Writes of entities that arrive together share a transaction
+(``commits.GroupCommit``), each in its own savepoint, and are answered after its commit.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +52,7 @@ from graphsec.storage.sql.statements import (
     row_values,
 )
 from graphsec.storage.sql.tables import build_tables
+from graphsec.storage.sqlite.commits import GroupCommit
 from graphsec.storage.sqlite.reader import PointReader, ReaderUnavailable, open_reader
 from graphsec.storage.sqlite.scans import (
     EXPENSIVE_SECONDS,
@@ -117,6 +117,7 @@ class SQLiteStore:
         self._conn: sqlite3.Connection | None = None
         self._reader: PointReader | None = None
         self._scans: ScanPool | None = None
+        self._commits: GroupCommit | None = None
         self._leash = Leash()
         self._inline_orders = {name: default_order(et.entity_set)
                                for name, et in self.tables.items()}
@@ -150,6 +151,7 @@ class SQLiteStore:
         self._reader = open_reader(self.path, self.cache_kib)  # after WAL: it opens read-only
         self._scans = ScanPool(self.path, self.statement_timeout_ms, self.cache_kib,
                                self.scan_threads)  # read-only too
+        self._commits = GroupCommit(lambda: self.conn, _busy)
 
     async def close(self) -> None:
         if self._scans is not None:
@@ -200,13 +202,17 @@ class SQLiteStore:
                      admit: Admit | None = None) -> bytes:
         et = self.tables[entity_set.name]
         data = encode_doc(doc, admit)
-        try:
-            self._run(entity_set.name, "insert", row_values(et, tenant, doc["id"], doc, data, DIALECT))
-        except sqlite3.IntegrityError:
-            raise conflict(et, doc["id"]) from None
-        except sqlite3.OperationalError as exc:
-            raise _busy(exc) from None
-        return data
+        insert = self._plain[(entity_set.name, "insert")]
+        params = insert.params(row_values(et, tenant, doc["id"], doc, data, DIALECT))
+
+        def write(conn: sqlite3.Connection) -> bytes:
+            try:
+                conn.execute(insert.sql, params)
+            except sqlite3.IntegrityError:
+                raise conflict(et, doc["id"]) from None
+            return data
+
+        return await self.commits.run(write)
 
     async def get(self, tenant: str, entity_set: EntitySet, entity_id: str) -> bytes | None:
         name = entity_set.name
@@ -225,7 +231,8 @@ class SQLiteStore:
     ) -> bytes | None:
         name = entity_set.name
         et = self.tables[name]
-        with self._transaction() as conn:
+
+        def write(conn: sqlite3.Connection) -> bytes | None:
             row = self._run(name, "get", {"tenant": tenant, "id": entity_id}).fetchone()
             if row is None:
                 return None
@@ -239,32 +246,29 @@ class SQLiteStore:
                     append.params({"tenant": tenant, "id": entity_id,
                                    "entry": encode_doc(e).decode()})
                     for e in result.history])
-        return data
+            return data
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that holds the write lock from its start (a 503 when another
-        process holds it past the busy timeout); committed at the end, rolled back on any
-        exception."""
-        conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise _busy(exc) from None
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        return await self.commits.run(write)
 
     async def delete(self, tenant: str, entity_set: EntitySet, entity_id: str) -> bool:
         key = {"tenant": tenant, "id": entity_id}
-        with self._transaction():
+
+        def write(conn: sqlite3.Connection) -> bool:
             deleted = self._run(entity_set.name, "delete", key).rowcount > 0
             if deleted:
                 self._run(entity_set.name, "delete_history", key)
-        return deleted
+            return deleted
+
+        return await self.commits.run(write)
+
+    @property
+    def commits(self) -> GroupCommit:
+        """Where the writes of entities run: in transactions shared by the writes that arrive
+        together (``commits.py``)."""
+        if self._commits is None:
+            self.open_sync()
+        assert self._commits is not None
+        return self._commits
 
     @property
     def scans(self) -> ScanPool:
