@@ -8,15 +8,17 @@ fractional digits it was sent with, Guid in lower case, enum members in their de
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Collection as AbcCollection
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from graphsec.schema.edm import GUID, INT32_MAX, INT32_MIN
 from graphsec.schema.edm import INT64_MAX as INT64_MAX  # re-exported: the Edm formats' first
 from graphsec.schema.edm import INT64_MIN as INT64_MIN  # home was this module
 from graphsec.schema.edm import now_datetime as now_datetime
 from graphsec.schema.edm import parse_datetime as parse_datetime
+from graphsec.schema.fastcheck import BAIL, EntityCheck, compile_entity
 from graphsec.schema.limits import DocumentTooLarge, Limits
 from graphsec.schema.types import (
     Collection,
@@ -271,7 +273,25 @@ def check_body(entity: EntityType, body: Any, mode: Mode,
     ``limits`` (too many entries, too deep); raises :class:`DocumentTooLarge` as soon as what was
     sent is known to make the stored entity larger than ``limits.max_document_bytes`` (the
     store's write measures it exactly).
+
+    A body is first given to the checker compiled for ``entity`` (``fastcheck.py``), which
+    takes bodies without a problem; any other goes to the general checker.
     """
+    key = (id(entity), mode, id(limits))
+    fast = _FAST.get(key)
+    if fast is None:  # the entry holds entity and limits, so that their ids are never reused
+        fast = _FAST[key] = (entity, limits, compile_entity(entity, mode == "patch", limits))
+    out = fast[2](body)
+    if out is not BAIL:
+        return cast(dict[str, Any], out)
+    return _check_body(entity, body, mode, limits)
+
+
+_FAST: dict[tuple[int, str, int], tuple[EntityType, Limits, EntityCheck]] = {}
+
+
+def _check_body(entity: EntityType, body: Any, mode: Mode, limits: Limits) -> dict[str, Any]:
+    """:func:`check_body` by the general checker: every problem named, with its path."""
     checker = _Checker(limits)
     if not isinstance(body, dict):
         raise ValidationError([Problem("", "The request body must be a JSON object.")])
@@ -311,9 +331,11 @@ def complete(entity: EntityType | ComplexType, doc: dict[str, Any],
     Graph answers with every declared property, so stored documents are kept complete.
     ``only``: complete just these properties (the rest is known to be complete already).
     """
+    if only is None:
+        return _completer(entity)(doc)
     out = dict(doc)
     for prop in entity.properties:
-        if only is not None and prop.name not in only:
+        if prop.name not in only:
             continue
         current = out.get(prop.name)
         if isinstance(prop.type, Collection):
@@ -343,3 +365,48 @@ def merge(entity: EntityType | ComplexType, stored: dict[str, Any], patch: dict[
         else:
             out[key] = value
     return out
+
+
+_SCALAR, _LIST, _LIST_OF_COMPLEX, _COMPLEX = range(4)
+_COMPLETERS: dict[int, tuple[EntityType | ComplexType, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
+
+
+def _completer(edm: EntityType | ComplexType) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """:func:`complete` of every property of ``edm``, with what it does per property decided
+    once (a 4.7 KB score: 19 µs walked each time)."""
+    hit = _COMPLETERS.get(id(edm))
+    if hit is not None:
+        return hit[1]
+    plan: list[tuple[str, int, Any]] = []
+    for prop in edm.properties:
+        t = prop.type
+        if isinstance(t, Collection):
+            if isinstance(t.item, ComplexType):
+                plan.append((prop.name, _LIST_OF_COMPLEX, _completer(t.item)))
+            else:
+                plan.append((prop.name, _LIST, None))
+        elif isinstance(t, ComplexType):
+            plan.append((prop.name, _COMPLEX, _completer(t)))
+        else:
+            plan.append((prop.name, _SCALAR, None))
+
+    def completed(doc: dict[str, Any]) -> dict[str, Any]:
+        out = dict(doc)
+        for name, kind, inner in plan:
+            if kind == _SCALAR:
+                if name not in out:
+                    out[name] = None
+                continue
+            current = out.get(name)
+            if kind == _LIST:
+                if current is None:
+                    out[name] = []
+            elif kind == _LIST_OF_COMPLEX:
+                out[name] = [] if current is None else [
+                    inner(v) if isinstance(v, dict) else v for v in current]
+            else:
+                out[name] = inner(current) if isinstance(current, dict) else None
+        return out
+
+    _COMPLETERS[id(edm)] = (edm, completed)  # holds edm: its id is never reused
+    return completed

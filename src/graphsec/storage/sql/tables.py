@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
@@ -80,12 +81,18 @@ class EntityTable:
     def column_values(self, doc: dict[str, Any]) -> dict[str, Any]:
         """The typed column values of a (validated, complete) document."""
         out: dict[str, Any] = {}
-        for prop in self.scalar:
-            value = doc.get(prop.name)
-            if value is not None and prop.type == DATETIME:
+        for name, column, is_datetime in self._columns:
+            value = doc.get(name)
+            if value is not None and is_datetime:
                 value = parse_datetime(value).ticks
-            out[column_name(prop.name)] = value
+            out[column] = value
         return out
+
+    @cached_property
+    def _columns(self) -> tuple[tuple[str, str, bool], ...]:
+        """Each scalar property's name, column and whether it is a DateTimeOffset (stored as
+        ticks), worked out once: a write used to spend 3 % of its time renaming them."""
+        return tuple((p.name, column_name(p.name), p.type == DATETIME) for p in self.scalar)
 
 
 HISTORY_TABLE = "history"
