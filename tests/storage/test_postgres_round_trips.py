@@ -8,6 +8,10 @@ Counted on the client's side, statement by statement (``pg_statements``:
 
 from __future__ import annotations
 
+import asyncio
+
+import orjson
+
 from graphsec.odata.query import ListQuery, OrderKey
 from graphsec.schema.security import ENTITY_SETS, SECURE_SCORE, SECURE_SCORES
 from graphsec.schema.values import check_body, complete
@@ -51,3 +55,36 @@ async def test_reads_take_one_round_trip_each(postgres_url: str, pg_reads: str,
 
     # a session reset after every use would make each 2, a separate count statement the page 2
     assert sent == [(1, 1, 1)] * ROUNDS
+
+
+async def test_an_update_is_two_statements_and_concurrent_ones_lose_nothing(
+        postgres_url: str, pg_statements: StatementCounter) -> None:
+    """An update reads the document with its version and writes where the version is still
+    the one read: two statements, without BEGIN and COMMIT. Writers that come between each
+    other write nothing, read again, and in the end take the row's lock: every change of 30
+    concurrent read-modify-writes of one document is there."""
+    await empty(postgres_url)
+    store = PostgresStore(postgres_url, ENTITY_SETS, pool_size=8)
+    await store.open()
+    try:
+        doc = complete(SECURE_SCORE, check_body(SECURE_SCORE, score(id="u", currentScore=0.0),
+                                                "create"))
+        await store.create(TENANT, SECURE_SCORES, doc)
+
+        def plus_one(stored: dict[str, object]) -> dict[str, object]:
+            return {**stored, "currentScore": float(stored["currentScore"]) + 1}  # type: ignore[arg-type]
+
+        written, n = await pg_statements.of(store.update(TENANT, SECURE_SCORES, "u", plus_one))
+        assert written is not None
+        assert b'"currentScore":1.0' in written
+        assert n == 2
+
+        await asyncio.gather(*(store.update(TENANT, SECURE_SCORES, "u", plus_one)
+                               for _ in range(30)))
+        stored = await store.get(TENANT, SECURE_SCORES, "u")
+        assert stored is not None
+        assert orjson.loads(stored)["currentScore"] == 31.0
+        missing, _ = await pg_statements.of(store.update(TENANT, SECURE_SCORES, "nope", plus_one))
+        assert missing is None
+    finally:
+        await store.close()

@@ -14,8 +14,14 @@ Documents already read are kept by row version (``cache.py``, ``versions.py``): 
 as ids and versions, and a GET sends the version it holds, so the database sends only bodies
 that changed.
 
-An update is ``SELECT … FOR UPDATE`` then ``UPDATE`` in one transaction, so concurrent writers
-of one entity queue on its row lock and none of their changes is lost.
+An update reads the document with its row version and writes the new one ``WHERE xmin = ``
+that version, with the history entries it pushes out appended by the same statement: two
+statements, no transaction, one round trip each (``BEGIN``, ``SELECT … FOR UPDATE``,
+``UPDATE``, the entries, ``COMMIT`` were five). When another writer came between, the row's
+version changed, nothing was written, and the update starts again from the read; after
+``OPTIMISTIC_TRIES`` such tries it runs as ``SELECT … FOR UPDATE`` then ``UPDATE`` in one
+transaction, where concurrent writers of one entity queue on its row lock. Either way none of
+their changes is lost.
 
 Every statement runs within ``statement_timeout_ms`` (PostgreSQL's ``statement_timeout`` on
 every connection, ``pool.py``). A statement stopped by it is 504 ``GatewayTimeout``, for
@@ -46,7 +52,11 @@ from graphsec.storage.postgres.pool import ConnectionPool, connection_lost, unav
 from graphsec.storage.postgres.reads import PointReads
 from graphsec.storage.postgres.reads.batch import BatchReads
 from graphsec.storage.postgres.reads.prepared import PreparedReads
-from graphsec.storage.postgres.versions import VersionedStatements, bodies_by_version
+from graphsec.storage.postgres.versions import (
+    VersionedStatements,
+    bodies_by_version,
+    versioned_writes,
+)
 from graphsec.storage.sql.listing import next_keys, split_page
 from graphsec.storage.sql.registrations import from_row, insert_values, registration_statements
 from graphsec.storage.sql.statements import (
@@ -56,9 +66,15 @@ from graphsec.storage.sql.statements import (
     fixed_statements,
     row_values,
 )
-from graphsec.storage.sql.tables import build_tables
+from graphsec.storage.sql.tables import EntityTable, build_tables
 
 DIALECT = "postgresql"
+
+OPTIMISTIC_TRIES = 3
+"""Updates by row version tried before an update takes the row's lock."""
+
+_LOCK = object()
+"""An update by row version that did not write: take the lock."""
 
 REVISION: Select[Any] = select(column("version_num")).select_from(table("alembic_version"))
 """The schema's revision, as Alembic records it."""
@@ -102,7 +118,7 @@ class PostgresStore:
         self._fetch = {name: Compiled(bodies_by_version(et), self._dialect)
                        for name, et in self.tables.items()}
         for name, et in self.tables.items():
-            for op, stmt in fixed_statements(et, DIALECT).items():
+            for op, stmt in (fixed_statements(et, DIALECT) | versioned_writes(et)).items():
                 self._plain[(name, op)] = Compiled(stmt, self._dialect)
         self._registrations = {op: Compiled(stmt, self._dialect) for op, stmt
                                in registration_statements(self.metadata).items()}
@@ -204,6 +220,13 @@ class PostgresStore:
         if "\x00" in entity_id:
             return None  # no such entity can exist (see get)
         key = {"tenant": tenant, "id": entity_id}
+        for _ in range(OPTIMISTIC_TRIES):
+            try:
+                outcome = await self._update_by_version(name, et, key, change, admit)
+            except Exception as exc:
+                raise _write_failed(exc, self.pool) from None
+            if outcome is None or isinstance(outcome, bytes):
+                return outcome
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 sql, params = self._stmt(name, "get_for_update", key)
@@ -224,6 +247,31 @@ class PostgresStore:
         except Exception as exc:
             raise _write_failed(exc, self.pool) from None
         return data
+
+    async def _update_by_version(self, name: str, et: EntityTable, key: dict[str, Any],
+                                 change: Change, admit: Admit | None) -> bytes | object | None:
+        """An update in two statements, no transaction: read the document and its version,
+        write the new one where the row still has that version (with the entries it pushes
+        out to the history table, in the same statement). :data:`_LOCK` when that wrote
+        nothing: another writer came between; the caller tries again."""
+        async with self.pool.acquire() as conn:
+            sql, params = self._stmt(name, "get_versioned", key)
+            row = await conn.fetchrow(sql, *params)
+            if row is None:
+                return None
+            result = changed(change(orjson.loads(row[0])))
+            doc = result.doc
+            data = encode_doc(doc, admit)
+            values = row_values(et, key["tenant"], key["id"], doc, data, DIALECT)
+            values["version"] = row[1]
+            if not result.history:
+                sql, params = self._stmt(name, "update_versioned", values)
+                status: str = await conn.execute(sql, *params)
+                return data if status == "UPDATE 1" else _LOCK
+            values["entries"] = [encode_doc(e).decode() for e in result.history]
+            sql, params = self._stmt(name, "update_versioned_history", values)
+            status = await conn.execute(sql, *params)  # "INSERT 0 <entries written>"
+        return data if not status.endswith(" 0") else _LOCK
 
     async def delete(self, tenant: str, entity_set: EntitySet, entity_id: str) -> bool:
         if "\x00" in entity_id:

@@ -9,7 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, and_, bindparam, cast, func, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import UserDefinedType
 
@@ -62,3 +75,31 @@ def bodies_by_version(et: EntityTable) -> Select[Any]:
     match = and_(t.c.tenant_id == bindparam("tenant"), t.c.id == keys.c.id.collate("C"),
                  row_version() == keys.c.version)
     return select(keys.c.n, t.c.body).select_from(keys.join(t, match))
+
+
+def versioned_writes(et: EntityTable) -> dict[str, Any]:
+    """``get_versioned``: the document and its version by key (``tenant``, ``id``);
+    ``update_versioned``: the row's columns set where it still has ``version``;
+    ``update_versioned_history``: the same, and, only when that wrote, ``entries`` (JSON texts,
+    oldest first) appended to the entity's history, numbered on from its last entry: one
+    statement, so the entries and the document are written together or not at all."""
+    t, h = et.table, et.history
+    key = (t.c.tenant_id == bindparam("tenant")) & (t.c.id == bindparam("id"))
+    changes: dict[str, Any] = {c.name: bindparam(c.name) for c in t.columns if c.name not in ("tenant_id", "id")}
+    write = update(t).where(
+        key & (row_version() == bindparam("version", type_=XID()))).values(changes)
+    written = write.returning(literal_column("1").label("one")).cte("written")
+    entries = func.unnest(cast(bindparam("entries"), ARRAY(Text))).table_valued(
+        "entry", with_ordinality="n").render_derived()
+    own = ((h.c.tenant_id == bindparam("tenant")) & (h.c.entity_set == et.entity_set.name)
+           & (h.c.entity_id == bindparam("id")))
+    last = select(func.coalesce(func.max(h.c.seq), literal_column("0"))).where(own)
+    rows = select(bindparam("tenant"), literal(et.entity_set.name), bindparam("id"),
+                  last.scalar_subquery() + entries.c.n, entries.c.entry
+                  ).select_from(written).select_from(entries)
+    return {
+        "get_versioned": select(t.c.body, row_version()).where(key),
+        "update_versioned": write,
+        "update_versioned_history": insert(h).from_select(
+            ["tenant_id", "entity_set", "entity_id", "seq", "entry"], rows).add_cte(written),
+    }
