@@ -5,6 +5,7 @@ others with it (nor leaves any part of itself)."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from graphsec.errors import Conflict, GraphError
 from graphsec.schema.security import ENTITY_SETS, SECURE_SCORE, SECURE_SCORES
 from graphsec.schema.values import check_body, complete
 from graphsec.storage.sqlite import SQLiteStore
-from graphsec.storage.sqlite.commits import MAX_BATCH
+from graphsec.storage.sqlite.commits import BACKSTOP_PAGES, CHECKPOINT_SECONDS, MAX_BATCH
 from tests.conftest import score
 
 T = "11111111-1111-1111-1111-111111111111"
@@ -134,5 +135,26 @@ async def test_a_write_whose_caller_left_before_the_commit_is_not_run(tmp_path: 
         left.cancel()
         await stays
         assert stored_ids(tmp_path / "g.db") == {"here"}
+    finally:
+        await store.close()
+
+
+async def test_the_log_is_checkpointed_by_a_thread_not_by_the_commits(tmp_path: Path) -> None:
+    """The writer's connection leaves checkpoints to the checkpointer thread; the committed
+    rows reach the database file itself (not only the log) within moments."""
+    store = SQLiteStore(tmp_path / "g.db", ENTITY_SETS)
+    await store.open()
+    try:
+        assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == BACKSTOP_PAGES
+        await asyncio.gather(*(store.create(T, SECURE_SCORES, doc(f"s{i}")) for i in range(50)))
+        assert (tmp_path / "g.db-wal").stat().st_size > 0
+        copied: set[str] = set()
+        for _ in range(100):
+            await asyncio.sleep(CHECKPOINT_SECONDS / 2)
+            shutil.copy(tmp_path / "g.db", tmp_path / "main-file-only.db")  # without the log
+            copied = stored_ids(tmp_path / "main-file-only.db")
+            if len(copied) == 50:
+                break
+        assert copied == {f"s{i}" for i in range(50)}
     finally:
         await store.close()

@@ -23,7 +23,8 @@ SQLite's SQL.
 WAL journal, ``synchronous=NORMAL`` (a committed write survives a crash of the process; only
 an operating-system crash can lose the last commits) and a busy timeout so that several worker
 processes can write the same file. Writes of entities that arrive together share a transaction
-(``commits.GroupCommit``), each in its own savepoint, and are answered after its commit.
+(``commits.GroupCommit``), each in its own savepoint, and are answered after its commit; the
+log is checkpointed on a thread (``commits.Checkpointer``), not by the commits.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from graphsec.storage.sql.statements import (
     row_values,
 )
 from graphsec.storage.sql.tables import build_tables
-from graphsec.storage.sqlite.commits import GroupCommit
+from graphsec.storage.sqlite.commits import BACKSTOP_PAGES, Checkpointer, GroupCommit
 from graphsec.storage.sqlite.reader import PointReader, ReaderUnavailable, open_reader
 from graphsec.storage.sqlite.scans import (
     EXPENSIVE_SECONDS,
@@ -118,6 +119,7 @@ class SQLiteStore:
         self._reader: PointReader | None = None
         self._scans: ScanPool | None = None
         self._commits: GroupCommit | None = None
+        self._checkpointer: Checkpointer | None = None
         self._leash = Leash()
         self._inline_orders = {name: default_order(et.entity_set)
                                for name, et in self.tables.items()}
@@ -152,8 +154,13 @@ class SQLiteStore:
         self._scans = ScanPool(self.path, self.statement_timeout_ms, self.cache_kib,
                                self.scan_threads)  # read-only too
         self._commits = GroupCommit(lambda: self.conn, _busy)
+        conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+        self._checkpointer = Checkpointer(str(self.path), self.busy_timeout_ms)
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         if self._scans is not None:
             self._scans.close()
             self._scans = None
