@@ -85,7 +85,8 @@ def versioned_writes(et: EntityTable) -> dict[str, Any]:
     statement, so the entries and the document are written together or not at all."""
     t, h = et.table, et.history
     key = (t.c.tenant_id == bindparam("tenant")) & (t.c.id == bindparam("id"))
-    changes: dict[str, Any] = {c.name: bindparam(c.name) for c in t.columns if c.name not in ("tenant_id", "id")}
+    changes: dict[str, Any] = {c.name: bindparam(c.name) for c in t.columns
+                               if c.name not in ("tenant_id", "id")}
     write = update(t).where(
         key & (row_version() == bindparam("version", type_=XID()))).values(changes)
     written = write.returning(literal_column("1").label("one")).cte("written")
