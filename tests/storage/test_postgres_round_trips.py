@@ -12,6 +12,7 @@ import asyncio
 
 import orjson
 
+from graphsec.errors import BadRequest, Conflict
 from graphsec.odata.query import ListQuery, OrderKey
 from graphsec.schema.security import ENTITY_SETS, SECURE_SCORE, SECURE_SCORES
 from graphsec.schema.values import check_body, complete
@@ -86,5 +87,41 @@ async def test_an_update_is_two_statements_and_concurrent_ones_lose_nothing(
         assert orjson.loads(stored)["currentScore"] == 31.0
         missing, _ = await pg_statements.of(store.update(TENANT, SECURE_SCORES, "nope", plus_one))
         assert missing is None
+    finally:
+        await store.close()
+
+
+async def test_creates_together_are_one_statement_and_a_taken_id_fails_alone(
+        postgres_url: str) -> None:
+    """Creates that arrive together are one INSERT; a taken id (in the store, or twice in the
+    batch) is a 409 for that create only; a NUL character, which PostgreSQL cannot store, is a
+    400 for its own create and never reaches the batch."""
+    await empty(postgres_url)
+    store = PostgresStore(postgres_url, ENTITY_SETS, pool_size=4)
+    await store.open()
+
+    def doc(entity_id: str, **extra: object) -> dict[str, object]:
+        return complete(SECURE_SCORE, check_body(SECURE_SCORE, score(id=entity_id, **extra),
+                                                 "create"))
+
+    try:
+        await store.create(TENANT, SECURE_SCORES, doc("taken"))
+        inserts = store._inserts["secureScores"]  # what was sent, statement by statement
+        before = inserts.statements
+        results = await asyncio.gather(
+            *(store.create(TENANT, SECURE_SCORES, doc(f"b{i}")) for i in range(20)),
+            store.create(TENANT, SECURE_SCORES, doc("taken")),
+            store.create(TENANT, SECURE_SCORES, doc("twice")),
+            store.create(TENANT, SECURE_SCORES, doc("twice")),
+            store.create(TENANT, SECURE_SCORES,
+                         doc("nul", vendorInformation={"provider": "a\x00b", "vendor": "v"})),
+            return_exceptions=True)
+        assert all(isinstance(r, bytes) for r in results[:20])
+        assert isinstance(results[20], Conflict)
+        assert sorted(type(r).__name__ for r in results[21:23]) == ["Conflict", "bytes"]
+        assert isinstance(results[23], BadRequest)
+        assert inserts.statements - before == 2  # the batch, then the second "twice"
+        total = await store.count(TENANT, SECURE_SCORES, ListQuery(order=ORDER, limit=1))
+        assert total == 22  # taken, b0…b19, twice
     finally:
         await store.close()

@@ -31,6 +31,8 @@ refused, so it is neither sent again nor taken for a lost connection.
 
 from __future__ import annotations
 
+import functools
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +50,7 @@ from graphsec.storage.base import Admit, AppRegistration, Change, ConnectionUse,
 from graphsec.storage.budget import out_of_time
 from graphsec.storage.postgres import health
 from graphsec.storage.postgres.cache import BodyCache
+from graphsec.storage.postgres.inserts import GroupInsert, batch_insert_sql
 from graphsec.storage.postgres.pool import ConnectionPool, connection_lost, unavailable
 from graphsec.storage.postgres.reads import PointReads
 from graphsec.storage.postgres.reads.batch import BatchReads
@@ -123,6 +126,12 @@ class PostgresStore:
         self._registrations = {op: Compiled(stmt, self._dialect) for op, stmt
                                in registration_statements(self.metadata).items()}
         self._revision_sql = Compiled(REVISION, self._dialect).sql
+        self._inserts = {
+            name: GroupInsert(lambda: self.pool, batch_insert_sql(et, self._dialect),
+                              functools.partial(conflict, et),
+                              lambda exc: _write_failed(exc, self.pool))
+            for name, et in self.tables.items()}
+        """Creates, batched by entity set (``inserts.py``)."""
 
     async def open(self) -> None:
         """Connect; refuse to serve a schema that is not at the newest migration."""
@@ -168,6 +177,8 @@ class PostgresStore:
             self.cache.clear()
 
     async def close(self) -> None:
+        for inserts in self._inserts.values():
+            await inserts.close()
         reads, self._reads = self._reads, None
         if reads is not None:
             await reads.close()
@@ -190,15 +201,10 @@ class PostgresStore:
     async def create(self, tenant: str, entity_set: EntitySet, doc: dict[str, Any],
                      admit: Admit | None = None) -> bytes:
         et = self.tables[entity_set.name]
-        data = encode_doc(doc, admit)
-        sql, params = self._stmt(entity_set.name, "insert",
-                                 row_values(et, tenant, doc["id"], doc, data, DIALECT))
-        try:
-            await self.pool.execute(sql, *params)
-        except asyncpg.UniqueViolationError:
-            raise conflict(et, doc["id"]) from None
-        except Exception as exc:
-            raise _write_failed(exc, self.pool) from None
+        data = _storable(encode_doc(doc, admit))
+        values = row_values(et, tenant, doc["id"], doc, data, DIALECT)
+        await self._inserts[entity_set.name].insert(
+            tenant, doc["id"], [values[c.name] for c in et.table.columns])
         return data
 
     async def get(self, tenant: str, entity_set: EntitySet, entity_id: str) -> bytes | None:
@@ -261,7 +267,7 @@ class PostgresStore:
                 return None
             result = changed(change(orjson.loads(row[0])))
             doc = result.doc
-            data = encode_doc(doc, admit)
+            data = _storable(encode_doc(doc, admit))
             values = row_values(et, key["tenant"], key["id"], doc, data, DIALECT)
             values["version"] = row[1]
             if not result.history:
@@ -406,6 +412,21 @@ class PostgresStore:
             return False
         c = self._registrations["any"]
         return bool(await self._query(c.sql, c.params({"tenant": tenant})))
+
+
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+r"""``\u0000`` in JSON text: an escape (an odd number of backslashes before ``u0000``), not a
+backslash written as ``\\`` followed by the letters."""
+
+
+def _storable(data: bytes) -> bytes:
+    """``data``, or a 400 when a string in it holds the NUL character, which PostgreSQL's
+    text and jsonb cannot store (the write would fail, and with it the other creates of its
+    batch: ``inserts.py``)."""
+    if b"\\u0000" in data and _NUL.search(data):
+        raise BadRequest("A string in the body holds the NUL character (\\u0000), which "
+                         "PostgreSQL cannot store in text; remove it from the value.")
+    return data
 
 
 def _write_failed(exc: Exception, pool: ConnectionPool) -> Exception:
