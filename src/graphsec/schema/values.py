@@ -18,7 +18,7 @@ from graphsec.schema.edm import INT64_MAX as INT64_MAX  # re-exported: the Edm f
 from graphsec.schema.edm import INT64_MIN as INT64_MIN  # home was this module
 from graphsec.schema.edm import now_datetime as now_datetime
 from graphsec.schema.edm import parse_datetime as parse_datetime
-from graphsec.schema.fastcheck import BAIL, EntityCheck, compile_entity
+from graphsec.schema.fastcheck import BAIL, EntityCheck, compile_entity, key_bytes
 from graphsec.schema.limits import DocumentTooLarge, Limits
 from graphsec.schema.types import (
     Collection,
@@ -75,7 +75,7 @@ def _key_bytes(edm: ComplexType | EntityType) -> int:
     separator each): completion writes every one of them, sent or not."""
     hit = _KEY_BYTES.get(id(edm))
     if hit is None:  # the entry holds the type itself, so that its id is never reused
-        hit = _KEY_BYTES[id(edm)] = (edm, sum(len(p.name.encode()) + 4 for p in edm.properties))
+        hit = _KEY_BYTES[id(edm)] = (edm, key_bytes(edm))
     return hit[1]
 
 
