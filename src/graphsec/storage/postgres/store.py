@@ -201,7 +201,7 @@ class PostgresStore:
     async def create(self, tenant: str, entity_set: EntitySet, doc: dict[str, Any],
                      admit: Admit | None = None) -> bytes:
         et = self.tables[entity_set.name]
-        data = _storable(encode_doc(doc, admit))
+        data = _encode(doc, admit)
         values = row_values(et, tenant, doc["id"], doc, data, DIALECT)
         await self._inserts[entity_set.name].insert(
             tenant, doc["id"], [values[c.name] for c in et.table.columns])
@@ -241,7 +241,7 @@ class PostgresStore:
                     return None
                 result = changed(change(orjson.loads(body)))
                 doc = result.doc
-                data = encode_doc(doc, admit)
+                data = _encode(doc, admit)
                 sql, params = self._stmt(name, "update",
                                          row_values(et, tenant, entity_id, doc, data, DIALECT))
                 await conn.execute(sql, *params)
@@ -267,7 +267,7 @@ class PostgresStore:
                 return None
             result = changed(change(orjson.loads(row[0])))
             doc = result.doc
-            data = _storable(encode_doc(doc, admit))
+            data = _encode(doc, admit)
             values = row_values(et, key["tenant"], key["id"], doc, data, DIALECT)
             values["version"] = row[1]
             if not result.history:
@@ -419,10 +419,12 @@ r"""``\u0000`` in JSON text: an escape (an odd number of backslashes before ``u0
 backslash written as ``\\`` followed by the letters."""
 
 
-def _storable(data: bytes) -> bytes:
-    """``data``, or a 400 when a string in it holds the NUL character, which PostgreSQL's
-    text and jsonb cannot store (the write would fail, and with it the other creates of its
-    batch: ``inserts.py``)."""
+def _encode(doc: dict[str, Any], admit: Admit | None) -> bytes:
+    """The document as stored (``encode_doc``), or a 400 when a string in it holds the NUL
+    character, which PostgreSQL's text and jsonb cannot store (every write of a document goes
+    through here: the write would fail, and with it the other creates of its batch,
+    ``inserts.py``)."""
+    data = encode_doc(doc, admit)
     if b"\\u0000" in data and _NUL.search(data):
         raise BadRequest("A string in the body holds the NUL character (\\u0000), which "
                          "PostgreSQL cannot store in text; remove it from the value.")
