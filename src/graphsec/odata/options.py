@@ -56,10 +56,34 @@ class QueryOptions:
 
 def split_query(query_string: str, version: str) -> dict[str, str]:
     """Canonical option name → value. Custom (non-``$``) parameters are dropped except on beta,
-    where ``top=2`` means ``$top=2``."""
-    out: dict[str, str] = {}
+    where ``top=2`` means ``$top=2``.
+
+    Results are remembered (by query string and version, for query strings up to
+    :data:`_SPLIT_LONGEST` characters), as :func:`~graphsec.odata.filter.parse_filter` remembers
+    filters: clients send the same query strings again and again, and percent-decoding a
+    filter of 20 ids cost more than running its SQL (60 µs of 270 µs a request, in-process).
+    The caller gets a copy of its own."""
     if not query_string:
-        return out
+        return {}
+    key = (query_string, version)
+    known = _SPLIT.get(key)
+    if known is None:
+        known = _split(query_string, version)  # a BadRequest is not remembered: it is raised anew
+        if len(query_string) <= _SPLIT_LONGEST:
+            if len(_SPLIT) >= _SPLIT_MAX:
+                _SPLIT.pop(next(iter(_SPLIT)))
+            _SPLIT[key] = known
+    return dict(known)
+
+
+_SPLIT: dict[tuple[str, str], dict[str, str]] = {}
+_SPLIT_MAX = 512
+_SPLIT_LONGEST = 4096
+"""At most 512 query strings of up to 4,096 characters are remembered: 4 MiB at worst."""
+
+
+def _split(query_string: str, version: str) -> dict[str, str]:
+    out: dict[str, str] = {}
     try:
         pairs = parse_qsl(query_string, keep_blank_values=True, strict_parsing=False,
                           max_num_fields=64, errors="strict")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from graphsec.odata.filter_ast import remember_hash
 from graphsec.schema.types import EntitySet
 
 
@@ -19,6 +20,9 @@ class OrderKey:
     @property
     def text(self) -> str:
         return "/".join(self.path) + (" desc" if self.descending else "")
+
+
+remember_hash(OrderKey)
 
 
 @dataclass(frozen=True)
@@ -48,5 +52,19 @@ def total_order(keys: tuple[OrderKey, ...]) -> tuple[OrderKey, ...]:
 
 
 def default_order(entity_set: EntitySet) -> tuple[OrderKey, ...]:
-    """The total order of a list without ``$orderby``, which an index of the set serves."""
-    return total_order(tuple(OrderKey((name,), desc) for name, desc in entity_set.default_order))
+    """The total order of a list without ``$orderby``, which an index of the set serves (made
+    once per entity set: the same tuple, whose hash is remembered, keys every default-order
+    statement)."""
+    known = _DEFAULT_ORDERS.get(id(entity_set))
+    if known is None or known[0] is not entity_set:
+        order = total_order(tuple(OrderKey((name,), desc)
+                                  for name, desc in entity_set.default_order))
+        if len(_DEFAULT_ORDERS) >= 64:
+            _DEFAULT_ORDERS.clear()
+        known = _DEFAULT_ORDERS[id(entity_set)] = (entity_set, order)
+    return known[1]
+
+
+_DEFAULT_ORDERS: dict[int, tuple[EntitySet, tuple[OrderKey, ...]]] = {}
+"""id(entity set) → (the entity set, its default order); the entity set is held so that its id
+cannot be another's."""
