@@ -9,6 +9,8 @@ Counted on the client's side, statement by statement (``pg_statements``:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
@@ -89,6 +91,57 @@ async def test_an_update_is_two_statements_and_concurrent_ones_lose_nothing(
         assert missing is None
     finally:
         await store.close()
+
+
+async def test_an_update_of_a_held_document_is_one_statement_and_never_stale(
+        postgres_url: str, pg_statements: StatementCounter) -> None:
+    """An update of a document the cache holds (from a read, or from the last update) writes
+    where the row still has the held version: one statement. When another worker wrote in
+    between, that writes nothing and the update reads the row anew: the other's change is
+    kept, and a change that refuses the held document is decided on the fresh one."""
+    await empty(postgres_url)
+    store = PostgresStore(postgres_url, ENTITY_SETS, pool_size=2)
+    other = PostgresStore(postgres_url, ENTITY_SETS, pool_size=2)  # another worker
+    await store.open()
+    await other.open()
+    try:
+        doc = complete(SECURE_SCORE, check_body(SECURE_SCORE, score(id="h", currentScore=0.0),
+                                                "create"))
+        await store.create(TENANT, SECURE_SCORES, doc)
+
+        def plus(n: float) -> Callable[[dict[str, Any]], dict[str, Any]]:
+            return lambda stored: {**stored, "currentScore": stored["currentScore"] + n}
+
+        _, first = await pg_statements.of(store.update(TENANT, SECURE_SCORES, "h", plus(1)))
+        _, second = await pg_statements.of(store.update(TENANT, SECURE_SCORES, "h", plus(1)))
+        written, third = await pg_statements.of(store.update(TENANT, SECURE_SCORES, "h", plus(1)))
+        assert (first, second, third) == (2, 1, 1)
+        assert written is not None
+        assert orjson.loads(written)["currentScore"] == 3.0
+
+        await other.update(TENANT, SECURE_SCORES, "h", plus(100))  # this store's copy is stale
+        written, n = await pg_statements.of(store.update(TENANT, SECURE_SCORES, "h", plus(1)))
+        assert written is not None
+        assert orjson.loads(written)["currentScore"] == 104.0  # nothing of the other's lost
+        assert n == 3  # the held version wrote nothing; then read and write
+
+        await other.update(TENANT, SECURE_SCORES, "h", plus(1000))
+
+        def only_above_1000(stored: dict[str, Any]) -> dict[str, Any]:
+            if stored["currentScore"] < 1000:
+                raise BadRequest("currentScore is below 1000")
+            return {**stored, "comment": "checked"}
+
+        # the held document (104) is refused, the stored one (1104) is not
+        written = await store.update(TENANT, SECURE_SCORES, "h", only_above_1000)
+        assert written is not None
+        assert orjson.loads(written)["currentScore"] == 1104.0
+        stored = await other.get(TENANT, SECURE_SCORES, "h")
+        assert stored is not None
+        assert orjson.loads(stored)["currentScore"] == 1104.0
+    finally:
+        await store.close()
+        await other.close()
 
 
 async def test_creates_together_are_one_statement_and_a_taken_id_fails_alone(

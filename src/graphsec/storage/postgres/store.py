@@ -42,11 +42,19 @@ import orjson
 from sqlalchemy import Select, column, select, table
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
-from graphsec.errors import BadRequest
+from graphsec.errors import BadRequest, GraphError
 from graphsec.odata.query import ListQuery
 from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
-from graphsec.storage.base import Admit, AppRegistration, Change, ConnectionUse, Page, changed
+from graphsec.storage.base import (
+    Admit,
+    AppRegistration,
+    Change,
+    Changed,
+    ConnectionUse,
+    Page,
+    changed,
+)
 from graphsec.storage.budget import out_of_time
 from graphsec.storage.postgres import health
 from graphsec.storage.postgres.cache import BodyCache
@@ -226,6 +234,15 @@ class PostgresStore:
         if "\x00" in entity_id:
             return None  # no such entity can exist (see get)
         key = {"tenant": tenant, "id": entity_id}
+        held = None if self.cache is None else self.cache.held((name, tenant, entity_id),
+                                                                time.monotonic())
+        if held is not None:
+            try:
+                outcome = await self._update_held(name, et, key, change, admit, *held)
+            except Exception as exc:
+                raise _write_failed(exc, self.pool) from None
+            if isinstance(outcome, bytes):
+                return outcome
         for _ in range(OPTIMISTIC_TRIES):
             try:
                 outcome = await self._update_by_version(name, et, key, change, admit)
@@ -254,6 +271,23 @@ class PostgresStore:
             raise _write_failed(exc, self.pool) from None
         return data
 
+    async def _update_held(self, name: str, et: EntityTable, key: dict[str, Any],
+                           change: Change, admit: Admit | None, version: int,
+                           body: bytes) -> bytes | object:
+        """An update in one statement, from the document the cache holds at ``version``
+        (``cache.py``): written only where the row still has that version, so the result is
+        the one a read would have given. :data:`_LOCK` when it did not write (the row has
+        moved on), and also when the change refuses the held document: the refusal is then
+        decided on a document read anew, as an update without a held one is."""
+        try:
+            result = changed(change(orjson.loads(body)))
+            data = _encode(result.doc, admit)
+        except GraphError:
+            return _LOCK
+        async with self.pool.acquire() as conn:
+            written = await self._write_version(conn, name, et, key, result, data, version)
+        return data if written else _LOCK
+
     async def _update_by_version(self, name: str, et: EntityTable, key: dict[str, Any],
                                  change: Change, admit: Admit | None) -> bytes | object | None:
         """An update in two statements, no transaction: read the document and its version,
@@ -266,18 +300,28 @@ class PostgresStore:
             if row is None:
                 return None
             result = changed(change(orjson.loads(row[0])))
-            doc = result.doc
-            data = _encode(doc, admit)
-            values = row_values(et, key["tenant"], key["id"], doc, data, DIALECT)
-            values["version"] = row[1]
-            if not result.history:
-                sql, params = self._stmt(name, "update_versioned", values)
-                status: str = await conn.execute(sql, *params)
-                return data if status == "UPDATE 1" else _LOCK
+            data = _encode(result.doc, admit)
+            written = await self._write_version(conn, name, et, key, result, data, row[1])
+        return data if written else _LOCK
+
+    async def _write_version(self, conn: asyncpg.Connection, name: str, et: EntityTable,
+                             key: dict[str, Any], result: Changed, data: bytes,
+                             version: int) -> bool:
+        """Write ``result`` where the row still has ``version`` (and the history entries it
+        pushes out, in the same statement); whether it wrote. The new version and document go
+        to the cache, so that the next read or update of the entity need not fetch them."""
+        values = row_values(et, key["tenant"], key["id"], result.doc, data, DIALECT)
+        values["version"] = version
+        if result.history:
             values["entries"] = [encode_doc(e).decode() for e in result.history]
-            sql, params = self._stmt(name, "update_versioned_history", values)
-            status = await conn.execute(sql, *params)  # "INSERT 0 <entries written>"
-        return data if not status.endswith(" 0") else _LOCK
+        op = "update_versioned_history" if result.history else "update_versioned"
+        sql, params = self._stmt(name, op, values)
+        new_version = await conn.fetchval(sql, *params)
+        if new_version is None:
+            return False
+        if self.cache is not None:
+            self.cache.put((name, key["tenant"], key["id"]), new_version, data)
+        return True
 
     async def delete(self, tenant: str, entity_set: EntitySet, entity_id: str) -> bool:
         if "\x00" in entity_id:

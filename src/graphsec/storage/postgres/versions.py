@@ -79,7 +79,8 @@ def bodies_by_version(et: EntityTable) -> Select[Any]:
 
 def versioned_writes(et: EntityTable) -> dict[str, Any]:
     """``get_versioned``: the document and its version by key (``tenant``, ``id``);
-    ``update_versioned``: the row's columns set where it still has ``version``;
+    ``update_versioned``: the row's columns set where it still has ``version``, returning the
+    row's new version (no row: it had another);
     ``update_versioned_history``: the same, and, only when that wrote, ``entries`` (JSON texts,
     oldest first) appended to the entity's history, numbered on from its last entry: one
     statement, so the entries and the document are written together or not at all."""
@@ -89,7 +90,7 @@ def versioned_writes(et: EntityTable) -> dict[str, Any]:
                                if c.name not in ("tenant_id", "id")}
     write = update(t).where(
         key & (row_version() == bindparam("version", type_=XID()))).values(changes)
-    written = write.returning(literal_column("1").label("one")).cte("written")
+    written = write.returning(row_version().label("version")).cte("written")
     entries = func.unnest(cast(bindparam("entries"), ARRAY(Text))).table_valued(
         "entry", with_ordinality="n").render_derived()
     own = ((h.c.tenant_id == bindparam("tenant")) & (h.c.entity_set == et.entity_set.name)
@@ -98,9 +99,11 @@ def versioned_writes(et: EntityTable) -> dict[str, Any]:
     rows = select(bindparam("tenant"), literal(et.entity_set.name), bindparam("id"),
                   last.scalar_subquery() + entries.c.n, entries.c.entry
                   ).select_from(written).select_from(entries)
+    appended = insert(h).from_select(
+        ["tenant_id", "entity_set", "entity_id", "seq", "entry"], rows).cte("appended")
     return {
         "get_versioned": select(t.c.body, row_version()).where(key),
-        "update_versioned": write,
-        "update_versioned_history": insert(h).from_select(
-            ["tenant_id", "entity_set", "entity_id", "seq", "entry"], rows).add_cte(written),
+        "update_versioned": write.returning(row_version()),
+        # PostgreSQL runs a data-modifying WITH whether or not the statement reads it
+        "update_versioned_history": select(written.c.version).add_cte(appended),
     }
