@@ -90,8 +90,11 @@ def _first_that_fits(doc: dict[str, Any], history: str, entries: list[dict[str, 
     as its ``history`` fits in ``max_bytes`` as stored; the last entry is always kept. Sizes are
     those of the compact JSON the store writes: the document with an empty history, plus each
     entry and a comma between two."""
+    # the entries from ``start`` as one JSON array: their sizes, the commas and two brackets
+    total = len(orjson.dumps({**doc, history: []})) + len(orjson.dumps(entries[start:])) - 2
+    if total <= max_bytes:
+        return start  # the usual case: one size for all, not one per entry
     sizes = [len(orjson.dumps(e)) + 1 for e in entries]
-    total = len(orjson.dumps({**doc, history: []})) + sum(sizes[start:]) - 1
     while total > max_bytes and start < len(entries) - 1:
         total -= sizes[start]
         start += 1
