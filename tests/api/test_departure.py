@@ -75,6 +75,7 @@ def _slow_lists(app: GraphApp, monkeypatch: pytest.MonkeyPatch, seconds: float) 
 
 async def test_a_short_list_does_not_watch_for_the_client(
         app: GraphApp, rw: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(disconnect, "WATCH_AFTER_SECONDS", 5.0)  # far beyond the list's time
     ended = _slow_lists(app, monkeypatch, 0.005)  # it yields to the loop, briefly
     client = Client()
     assert await client.get(app, LIST, rw) == 200
