@@ -42,7 +42,7 @@ import orjson
 from sqlalchemy import Select, column, select, table
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
-from graphsec.errors import BadRequest, GraphError
+from graphsec.errors import BadRequest
 from graphsec.odata.query import ListQuery
 from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
@@ -256,11 +256,9 @@ class PostgresStore:
                 body = await conn.fetchval(sql, *params)
                 if body is None:
                     return None
-                result = changed(change(orjson.loads(body)))
-                doc = result.doc
-                data = _encode(doc, admit)
-                sql, params = self._stmt(name, "update",
-                                         row_values(et, tenant, entity_id, doc, data, DIALECT))
+                result, data = _applied(change, body, admit)
+                sql, params = self._stmt(name, "update", row_values(
+                    et, tenant, entity_id, result.doc, data, DIALECT))
                 await conn.execute(sql, *params)
                 if result.history:
                     append = self._plain[(name, "append_history")]
@@ -277,12 +275,11 @@ class PostgresStore:
         """An update in one statement, from the document the cache holds at ``version``
         (``cache.py``): written only where the row still has that version, so the result is
         the one a read would have given. :data:`_LOCK` when it did not write (the row has
-        moved on), and also when the change refuses the held document: the refusal is then
-        decided on a document read anew, as an update without a held one is."""
+        moved on), and also when the change fails on the held document: that is then decided
+        on a document read anew, as an update without a held one is."""
         try:
-            result = changed(change(orjson.loads(body)))
-            data = _encode(result.doc, admit)
-        except GraphError:
+            result, data = _applied(change, body, admit)
+        except Exception:  # whatever it is, the stored document decides it
             return _LOCK
         async with self.pool.acquire() as conn:
             written = await self._write_version(conn, name, et, key, result, data, version)
@@ -299,8 +296,7 @@ class PostgresStore:
             row = await conn.fetchrow(sql, *params)
             if row is None:
                 return None
-            result = changed(change(orjson.loads(row[0])))
-            data = _encode(result.doc, admit)
+            result, data = _applied(change, row[0], admit)
             written = await self._write_version(conn, name, et, key, result, data, row[1])
         return data if written else _LOCK
 
@@ -473,6 +469,12 @@ def _encode(doc: dict[str, Any], admit: Admit | None) -> bytes:
         raise BadRequest("A string in the body holds the NUL character (\\u0000), which "
                          "PostgreSQL cannot store in text; remove it from the value.")
     return data
+
+
+def _applied(change: Change, body: bytes, admit: Admit | None) -> tuple[Changed, bytes]:
+    """What ``change`` makes of the stored document ``body``, and the new document encoded."""
+    result = changed(change(orjson.loads(body)))
+    return result, _encode(result.doc, admit)
 
 
 def _write_failed(exc: Exception, pool: ConnectionPool) -> Exception:
