@@ -28,6 +28,7 @@ from graphsec.schema.types import (
 from graphsec.schema.values import check_body, complete
 from graphsec.storage.base import Store
 from graphsec.storage.sqlite import SQLiteStore
+from tests.support.items import build_item_rows, reads_item_rows
 from tests.support.stores import store_for
 
 TENANT = "tenant-a"
@@ -149,6 +150,15 @@ CASES = [
     ("controlScores/any(c: c/controlName eq 'MFARegistration') and "
      "controlScores/any(c: c/controlName eq 'AdminMFA')", {"a%2"}),
     # dynamic properties of open types
+    ("controlScores/any(c: c/score eq null)", {"B4"}),
+    ("controlScores/any(c: c/controlName in ('adminMFA', 'Other'))", {"a_1", "a%2", "ab3", "B4"}),
+    ("controlScores/all(c: c/controlName ne 'AdminMFA')", {"B4", "c5"}),
+    ("not controlScores/any(c: c/score gt 5)", {"B4", "c5"}),
+    ("controlScores/any(c: startswith(c/controlName, 'admin'))", {"a_1", "a%2", "ab3"}),
+    ("controlScores/any(c: c/controlCategory eq null)", {"a%2", "ab3", "B4"}),
+    ("controlScores/any(c: c/score add 1 gt 10)", {"a_1"}),
+    ("controlScores/all(c: c/score ge 5 or c/score eq null)", ALL),
+    ("controlScores/any(c: c/controlName eq 'AdminMFA' or c/score lt 0)", {"a_1", "a%2", "ab3"}),
     ("controlScores/any(c: c/count eq '4')", {"a_1"}),
     ("controlScores/any(c: c/count eq 4)", {"a%2"}),
     ("controlScores/any(c: c/count ge 4 or c/count lt '5')", {"a_1", "a%2"}),
@@ -183,6 +193,17 @@ def unopened(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> St
 @pytest.fixture
 async def store(unopened: Store) -> AsyncIterator[Store]:
     s = await _store(unopened)
+    s.items.builds = 0  # type: ignore[attr-defined]  # the JSON functions answer every lambda
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def rows_store(unopened: Store) -> AsyncIterator[Store]:
+    """The store with both tenants' ``controlScores`` kept as item rows (``items.py``)."""
+    s = await _store(unopened)
+    for tenant in (TENANT, OTHER):
+        await build_item_rows(s, tenant)
     yield s
     await s.close()
 
@@ -208,6 +229,42 @@ async def test_filter_selects(store: Store, text: str, expected: set[str]) -> No
     ids = await select_ids(store, text)
     assert len(ids) == len(set(ids)), "a row came back twice"
     assert set(ids) == expected
+    assert not reads_item_rows(store, TENANT, text)
+
+
+ON_ITEMS = [(t, e) for t, e in CASES if "controlScores/" in t]
+ITEM_LOCAL = {  # the lambdas whose predicate reads only declared properties of the item
+    "controlScores/any(c: c/controlName eq 'AdminMFA' and c/score gt 5)",
+    "controlScores/all(c: c/score ge 5)",
+    "controlScores/any(c: contains(c/description, '% done_'))",
+    "controlScores/any(c: contains(c/description, '0_'))",
+    "controlScores/any(c: c/controlName eq 'MFARegistration') and "
+    "controlScores/any(c: c/controlName eq 'AdminMFA')",
+    "controlScores/any(c: c/score eq null)",
+    "controlScores/any(c: c/controlName in ('adminMFA', 'Other'))",
+    "controlScores/all(c: c/controlName ne 'AdminMFA')",
+    "not controlScores/any(c: c/score gt 5)",
+    "controlScores/any(c: startswith(c/controlName, 'admin'))",
+    "controlScores/any(c: c/controlCategory eq null)",
+    "controlScores/any(c: c/score add 1 gt 10)",
+    "controlScores/all(c: c/score ge 5 or c/score eq null)",
+    "controlScores/any(c: c/controlName eq 'AdminMFA' or c/score lt 0)",
+}
+
+
+@pytest.mark.parametrize(("text", "expected"), [pytest.param(t, e, id=t) for t, e in ON_ITEMS])
+async def test_filter_selects_the_same_from_item_rows(rows_store: Store, text: str,
+                                                      expected: set[str]) -> None:
+    """Every lambda over ``controlScores`` selects the same once the tenant's items are rows;
+    those whose predicate reads only the item's declared properties read the rows."""
+    ids = await select_ids(rows_store, text)
+    assert len(ids) == len(set(ids)), "a row came back twice"
+    assert set(ids) == expected
+    assert reads_item_rows(rows_store, TENANT, text) == (text in ITEM_LOCAL)
+
+
+def test_item_local_lambdas_are_cases() -> None:
+    assert {t for t, _ in ON_ITEMS} >= ITEM_LOCAL
 
 
 async def test_filter_never_crosses_tenants(store: Store) -> None:

@@ -20,6 +20,7 @@ from graphsec.schema.types import (
     EntitySet,
     EntityType,
     EnumType,
+    ItemRows,
     Property,
 )
 
@@ -79,6 +80,7 @@ SECURE_SCORES = EntitySet(
     collection_patch=True,
     created_stamps=("createdDateTime",),
     indexed=("id", "currentScore"),
+    item_rows=(ItemRows("controlScores", (("controlName", "score"), ("score",))),),
 )
 
 CERTIFICATION_CONTROL = ComplexType(

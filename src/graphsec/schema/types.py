@@ -156,6 +156,18 @@ class CreateRule(Protocol):
 
 
 @dataclass(frozen=True)
+class ItemRows:
+    """A collection of complex values whose items users filter on with ``any``/``all``
+    (``controlScores/any(c: c/score gt 30)``): its items are also kept as rows of a table of
+    their own, one typed column per declared scalar property of the item type, so that such a
+    lambda reads an index instead of every item of every document (``storage/sql/items.py``).
+    ``indexes``: the item properties of each index on those rows, after the tenant."""
+
+    collection: str
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True)
 class EntitySet:
     """A collection under the ``security`` singleton, e.g. ``secureScores``.
 
@@ -186,6 +198,8 @@ class EntitySet:
     their lower case (``$filter`` compares strings ignoring case), so that a comparison, an
     ``in``, a ``startswith`` on it reads an index range and ``$count`` counts in the index
     (``storage/sql/tables.py``; migration 0007 made those of this release)."""
+    item_rows: tuple[ItemRows, ...] = ()
+    """Collections whose items are kept as rows too (:class:`ItemRows`; migration 0008)."""
 
     @property
     def type_name(self) -> str:

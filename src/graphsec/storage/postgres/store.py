@@ -68,7 +68,8 @@ from graphsec.storage.postgres.versions import (
     bodies_by_version,
     versioned_writes,
 )
-from graphsec.storage.sql.listing import next_keys, split_page
+from graphsec.storage.sql.items import ItemRows, build_statements, build_step
+from graphsec.storage.sql.listing import NONE_READY, next_keys, split_page
 from graphsec.storage.sql.registrations import from_row, insert_values, registration_statements
 from graphsec.storage.sql.statements import (
     Compiled,
@@ -77,7 +78,7 @@ from graphsec.storage.sql.statements import (
     fixed_statements,
     row_values,
 )
-from graphsec.storage.sql.tables import EntityTable, build_tables
+from graphsec.storage.sql.tables import EntityTable, ItemTable, build_tables
 
 DIALECT = "postgresql"
 
@@ -140,6 +141,16 @@ class PostgresStore:
                               lambda exc: _write_failed(exc, self.pool))
             for name, et in self.tables.items()}
         """Creates, batched by entity set (``inserts.py``)."""
+        quote = self._dialect.identifier_preparer.quote
+        self._builds = {
+            it.table.name: {op: Compiled(getattr(b, op), self._dialect)
+                            for op in ("state", "next_ids", "insert", "mark")}
+            for et in self.tables.values() for it in et.items.values()
+            for b in (build_statements(et, it, DIALECT),)}
+        self._locks = {name: f"LOCK TABLE {quote(et.table.name)} IN SHARE ROW EXCLUSIVE MODE"
+                       for name, et in self.tables.items()}
+        self.items = ItemRows(self._build_chunk, self._items_complete)
+        """The item rows of collections lambdas filter on (``storage/sql/items.py``)."""
 
     async def open(self) -> None:
         """Connect; refuse to serve a schema that is not at the newest migration."""
@@ -185,6 +196,7 @@ class PostgresStore:
             self.cache.clear()
 
     async def close(self) -> None:
+        await self.items.close()
         for inserts in self._inserts.values():
             await inserts.close()
         reads, self._reads = self._reads, None
@@ -357,20 +369,28 @@ class PostgresStore:
                 self.pool.discard_idle()
         raise AssertionError("unreachable")
 
+    async def _ready(self, tenant: str, et: EntityTable, query: ListQuery) -> frozenset[str]:
+        """The collections whose item rows the query's lambdas may read (``items.py``)."""
+        if not et.items or query.filter is None:
+            return NONE_READY
+        ready = self.items.ready(tenant, et, query.filter)
+        return ready if isinstance(ready, frozenset) else await ready
+
     async def list(self, tenant: str, entity_set: EntitySet, query: ListQuery) -> Page:
+        ready = await self._ready(tenant, self.tables[entity_set.name], query)
         if self.cache is not None:
-            page = await self._list_versions(tenant, entity_set, query, self.cache)
+            page = await self._list_versions(tenant, entity_set, query, self.cache, ready)
             if page is not None:
                 return page
-        return await self._list_bodies(tenant, entity_set, query)
+        return await self._list_bodies(tenant, entity_set, query, ready)
 
     async def _list_versions(self, tenant: str, entity_set: EntitySet, query: ListQuery,
-                             cache: BodyCache) -> Page | None:
+                             cache: BodyCache, ready: frozenset[str]) -> Page | None:
         """The page as ids and versions, its documents from the cache and, for those not held,
         fetched by id and version; None when a row changed between the two statements."""
         name = entity_set.name
         et = self.tables[name]
-        rows = await self._query(*self._statements.versions_page(et, tenant, query))
+        rows = await self._query(*self._statements.versions_page(et, tenant, query, ready))
         extra = 1 if query.count else 0
         head = rows[:query.limit]
         now = time.monotonic()
@@ -390,24 +410,64 @@ class PostgresStore:
         docs = [body for body in held if body is not None]
         total = None
         if query.count:
-            total = int(rows[0][-1]) if rows else await self.count(tenant, entity_set, query)
+            total = int(rows[0][-1]) if rows else await self._count(et, tenant, query, ready)
         return Page(docs, next_keys(rows, query.limit, 2, extra), total)
 
-    async def _list_bodies(self, tenant: str, entity_set: EntitySet, query: ListQuery) -> Page:
+    async def _list_bodies(self, tenant: str, entity_set: EntitySet, query: ListQuery,
+                           ready: frozenset[str]) -> Page:
         et = self.tables[entity_set.name]
         if not query.count:
-            rows = await self._query(*self._statements.page(et, tenant, query))
+            rows = await self._query(*self._statements.page(et, tenant, query, None, ready))
             return Page(*split_page(rows, query.limit))
         # one round trip for the page and its count (each costs about as much as the query)
-        rows = await self._query(*self._statements.counted_page(et, tenant, query))
+        rows = await self._query(*self._statements.counted_page(et, tenant, query, None, ready))
         docs, next_after = split_page(rows, query.limit, extra=1)
-        total = int(rows[0][-1]) if rows else await self.count(tenant, entity_set, query)
+        total = int(rows[0][-1]) if rows else await self._count(et, tenant, query, ready)
         return Page(docs, next_after, total)
 
     async def count(self, tenant: str, entity_set: EntitySet, query: ListQuery) -> int:
         et = self.tables[entity_set.name]
-        rows = await self._query(*self._statements.total(et, tenant, query))
+        return await self._count(et, tenant, query, await self._ready(tenant, et, query))
+
+    async def _count(self, et: EntityTable, tenant: str, query: ListQuery,
+                     ready: frozenset[str]) -> int:
+        rows = await self._query(*self._statements.total(et, tenant, query, ready))
         return int(rows[0][0])
+
+    async def _items_complete(self, it: ItemTable, tenant: str) -> bool:
+        if "\x00" in tenant:
+            return False  # PostgreSQL text cannot hold it: no such tenant has rows
+        state = self._builds[it.table.name]["state"]
+        rows = await self._query(state.sql, state.params({"tenant": tenant}))
+        return bool(rows and rows[0][1])
+
+    async def _build_chunk(self, et: EntityTable, it: ItemTable, tenant: str) -> bool:
+        """One transaction of a tenant's item rows (``items.py``). ``SHARE ROW EXCLUSIVE``
+        waits for the writes of the entity table in flight to commit and holds new ones until
+        this commits: a chunk reads every committed document, and a write after it sees the
+        new ``upto`` in its trigger. It conflicts with itself, so two workers' chunks of one
+        table take turns."""
+        c = self._builds[it.table.name]
+        state_sql, next_ids, insert, mark = c["state"], c["next_ids"], c["insert"], c["mark"]
+        lock = self._locks[et.entity_set.name]
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(lock)
+                state = await conn.fetchrow(state_sql.sql, *state_sql.params({"tenant": tenant}))
+                if state is not None and state[1]:
+                    return True
+                after = "" if state is None or state[0] is None else str(state[0])
+                ids = await conn.fetch(next_ids.sql, *next_ids.params(
+                    {"tenant": tenant, "after": after}))
+                after, upto, complete = build_step(state, ids)
+                if upto is not None and upto != after:
+                    await conn.execute(insert.sql, *insert.params(
+                        {"tenant": tenant, "after": after, "upto": upto}))
+                await conn.execute(mark.sql, *mark.params(
+                    {"tenant": tenant, "upto": upto, "complete": complete}))
+                return complete
+        except Exception as exc:
+            raise _write_failed(exc, self.pool) from None
 
 
     # app registrations (graphsec.storage.base.Registrations)

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import UserDefinedType
 
 from graphsec.odata.query import ListQuery
-from graphsec.storage.sql.listing import StatementCache
+from graphsec.storage.sql.listing import NONE_READY, StatementCache
 from graphsec.storage.sql.tables import EntityTable
 
 
@@ -56,12 +56,12 @@ def versions_head(et: EntityTable) -> list[ColumnElement[Any]]:
 class VersionedStatements(StatementCache):
     """:class:`StatementCache` with the page as ids and versions."""
 
-    def versions_page(self, et: EntityTable, tenant: str,
-                      query: ListQuery) -> tuple[str, list[Any]]:
+    def versions_page(self, et: EntityTable, tenant: str, query: ListQuery,
+                      ready: frozenset[str] = NONE_READY) -> tuple[str, list[Any]]:
         """SQL and positional parameters of one page as ``id, version, key1, …[, count]``
         (the count when the query asks for it)."""
         build = self.counted_page if query.count else self.page
-        return build(et, tenant, query, versions_head)
+        return build(et, tenant, query, versions_head, ready)
 
 
 def bodies_by_version(et: EntityTable) -> Select[Any]:

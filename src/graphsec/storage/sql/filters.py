@@ -7,6 +7,11 @@ are escaped (``ESCAPE '\\'``). The semantics are those documented in ``filter_as
 subtle part is keeping conditions two-valued: SQL comparisons may be NULL, which a ``WHERE``
 treats as false, so a condition that may be NULL is wrapped in ``coalesce(…, false)`` before it
 is negated (``not``, ``all``).
+
+A lambda over a collection whose items are kept as rows (``items.py``), for a tenant whose rows
+are complete (``ready``), and whose predicate reads only declared scalar properties of the item,
+is ``id IN (SELECT parent_id FROM <items> WHERE tenant_id = :tenant AND <predicate>)`` (``all``:
+``NOT IN`` the items that do not satisfy it), the item's properties read from typed columns.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from sqlalchemy import (
     Integer,
     Text,
     and_,
+    bindparam,
     cast,
     false,
     func,
@@ -53,7 +59,8 @@ from graphsec.odata.filter_ast import (
     Value,
 )
 from graphsec.storage.sql.dialect import FilterDialect, JsonKind, filter_dialect
-from graphsec.storage.sql.tables import EntityTable, column_name
+from graphsec.storage.sql.items import nodes
+from graphsec.storage.sql.tables import EntityTable, ItemTable, column_name
 
 Sql = ColumnElement[Any]
 Cond = tuple[ColumnElement[bool], bool]
@@ -65,9 +72,11 @@ _ARITH = {"add": "+", "sub": "-", "mul": "*"}
 _JSON_ONLY = (Kind.COMPLEX, Kind.COLLECTION, Kind.UNTYPED)
 
 
-def compile_filter(expr: FilterExpr, et: EntityTable, dialect: str) -> ColumnElement[bool]:
-    """The SQL condition selecting the rows of ``et`` that ``expr`` holds for."""
-    return _Compiler(et, filter_dialect(dialect)).condition(expr)[0]
+def compile_filter(expr: FilterExpr, et: EntityTable, dialect: str,
+                   ready: frozenset[str] = frozenset()) -> ColumnElement[bool]:
+    """The SQL condition selecting the rows of ``et`` that ``expr`` holds for; ``ready``: the
+    collections whose item rows are complete for the tenant the statement is bound to."""
+    return _Compiler(et, filter_dialect(dialect), ready).condition(expr)[0]
 
 
 def like_escape(text: str) -> str:
@@ -105,10 +114,14 @@ def _definite(expr: ColumnElement[bool]) -> Cond:
 
 
 class _Compiler:
-    def __init__(self, et: EntityTable, dialect: FilterDialect) -> None:
+    def __init__(self, et: EntityTable, dialect: FilterDialect,
+                 ready: frozenset[str] = frozenset()) -> None:
         self.et = et
         self.d = dialect
+        self.ready = ready
         self.items: dict[str, Sql] = {}
+        self.rows: dict[str, Any] = {}
+        """Lambda variables bound to a row of an item table (its alias)."""
         self.lambdas = 0
 
     # ---- conditions -------------------------------------------------------------------------
@@ -227,6 +240,9 @@ class _Compiler:
         return self.d.is_json(base, path, what)
 
     def _lambda(self, node: Lambda) -> ColumnElement[bool]:
+        it = self._item_table(node)
+        if it is not None:
+            return self._item_rows(node, it)
         base, path = self._json_base(node.collection)
         items = self.d.each(base, path, f"j{self.lambdas}")
         self.lambdas += 1
@@ -242,6 +258,39 @@ class _Compiler:
             return not_(query.where(not_(self.definite(node.predicate))).exists())
         finally:
             del self.items[node.variable]
+
+    def _item_table(self, node: Lambda) -> ItemTable | None:
+        """The item table that answers ``node``, if any: the tenant's rows are complete, and
+        the predicate reads nothing but the item's columns and constants."""
+        c = node.collection
+        if c.root is not None or len(c.path) != 1 or c.path[0] not in self.ready:
+            return None
+        it = self.et.items[c.path[0]]
+        if node.predicate is None:
+            return it
+        columns = {p.name for p in it.scalar}
+        for n in nodes(node.predicate):
+            if isinstance(n, Lambda):
+                return None
+            if isinstance(n, Prop) and (n.root != node.variable or len(n.path) != 1
+                                        or n.path[0] not in columns or n.kind in _JSON_ONLY):
+                return None
+        return it
+
+    def _item_rows(self, node: Lambda, it: ItemTable) -> ColumnElement[bool]:
+        rows = it.table.alias(f"r{self.lambdas}")
+        self.lambdas += 1
+        parents = select(rows.c.parent_id).where(rows.c.tenant_id == bindparam("tenant", ""))
+        if node.predicate is None:
+            return self.et.table.c.id.in_(parents)
+        assert node.variable is not None
+        self.rows[node.variable] = rows
+        try:
+            if node.quantifier == "any":
+                return self.et.table.c.id.in_(parents.where(self.condition(node.predicate)[0]))
+            return self.et.table.c.id.not_in(parents.where(not_(self.definite(node.predicate))))
+        finally:
+            del self.rows[node.variable]
 
     # ---- values -----------------------------------------------------------------------------
     def _json_base(self, prop: Prop) -> tuple[Sql, tuple[str, ...]]:
@@ -261,6 +310,8 @@ class _Compiler:
         return self._func(v)
 
     def _prop(self, p: Prop) -> Sql:
+        if p.root is not None and p.root in self.rows:
+            return self.rows[p.root].c[column_name(p.path[0])]  # type: ignore[no-any-return]
         if self._column(p):
             name = p.path[0]
             return self.et.table.c.id if name == "id" else self.et.table.c[column_name(name)]
@@ -270,8 +321,8 @@ class _Compiler:
 
     def _column(self, v: Value) -> bool:
         """Whether ``v`` is read from a typed column (which compares by code point: "C")."""
-        return (isinstance(v, Prop) and v.root is None and len(v.path) == 1
-                and v.kind not in _JSON_ONLY)
+        return (isinstance(v, Prop) and (v.root is None or v.root in self.rows)
+                and len(v.path) == 1 and v.kind not in _JSON_ONLY)
 
     def _numeric(self, v: Value) -> Sql:
         return type_coerce(self.value(v), BigInteger() if v.kind is Kind.INT else Float())

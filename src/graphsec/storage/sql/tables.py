@@ -14,7 +14,7 @@ in the order they were made (``seq``), deleted with their entity.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -35,7 +35,17 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeEngine
 
-from graphsec.schema.types import DATETIME, STRING, EntitySet, EnumType, Primitive, Property
+from graphsec.schema.types import (
+    DATETIME,
+    STRING,
+    Collection,
+    ComplexType,
+    EntitySet,
+    EnumType,
+    ItemRows,
+    Primitive,
+    Property,
+)
 from graphsec.schema.values import parse_datetime
 
 _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
@@ -68,6 +78,20 @@ def _sql_type(prop: Property) -> TypeEngine[Any]:
 
 
 @dataclass(frozen=True)
+class ItemTable:
+    """The rows of one collection's items (:class:`graphsec.schema.types.ItemRows`): the
+    tenant, the entity's id (``parent_id``), the item's position and one typed column per
+    declared scalar property of the item type, as the entity's own columns are typed.
+    Triggers keep them, in each write's transaction, for the tenants whose rows are built
+    (``item_rows_built``; ``storage/sql/items.py`` and migration 0008)."""
+
+    collection: str
+    table: Table
+    scalar: tuple[Property, ...]
+    """The item type's declared scalar properties, in column order."""
+
+
+@dataclass(frozen=True)
 class EntityTable:
     """An entity set's table and how its scalar properties map to columns."""
 
@@ -77,6 +101,8 @@ class EntityTable:
     """The scalar properties other than ``id``, in column order."""
     history: Table
     """The history table every entity set shares (:func:`history_table`)."""
+    items: dict[str, ItemTable] = field(default_factory=dict)
+    """The item rows of the collections of ``entity_set.item_rows``, by collection name."""
 
     def column_values(self, doc: dict[str, Any]) -> dict[str, Any]:
         """The typed column values of a (validated, complete) document."""
@@ -113,6 +139,68 @@ def history_table(metadata: MetaData) -> Table:
         Column("entry", Text(), nullable=False),
         PrimaryKeyConstraint("tenant_id", "entity_set", "entity_id", "seq"),
     )
+
+
+ITEMS_BUILT_TABLE = "item_rows_built"
+
+
+def items_built_table(metadata: MetaData) -> Table:
+    """Which tenants' item rows exist, per item table (``items``, its name): ``complete``
+    once every entity of the tenant has them, else those of ids up to ``upto`` (a build in
+    progress, ``storage/sql/items.py``). A row is never deleted: what is complete stays so,
+    kept by the triggers."""
+    return Table(
+        ITEMS_BUILT_TABLE, metadata,
+        Column("tenant_id", TEXT, nullable=False),
+        Column("items", TEXT, nullable=False),
+        Column("upto", TEXT, nullable=True),
+        Column("complete", Boolean(), nullable=False),
+        PrimaryKeyConstraint("tenant_id", "items"),
+    )
+
+
+def item_tables(metadata: MetaData, es: EntitySet) -> dict[str, ItemTable]:
+    """The item tables of ``es.item_rows``: ``<entity table>_<collection>`` with its indexes
+    ``(tenant_id, <the index's item properties, strings by lower case>, parent_id)``."""
+    out: dict[str, ItemTable] = {}
+    for rows in es.item_rows:
+        prop = es.entity_type.property(rows.collection)
+        if (prop is None or not isinstance(prop.type, Collection)
+                or not isinstance(prop.type.item, ComplexType)):
+            raise ValueError(f"{es.name}.{rows.collection}: item rows need a declared "
+                             "collection of a complex type")
+        # DateTimeOffsets would need ticks computed in SQL: lambdas on them keep the JSON path
+        scalar = tuple(p for p in prop.type.item.properties if p.is_scalar and p.type != DATETIME)
+        name = f"{es.table}_{column_name(rows.collection)}"
+        table = Table(
+            name, metadata,
+            Column("tenant_id", TEXT, nullable=False),
+            Column("parent_id", TEXT, nullable=False),
+            Column("ordinal", Integer(), nullable=False),
+            *(Column(column_name(p.name), _sql_type(p), nullable=True) for p in scalar),
+            PrimaryKeyConstraint("tenant_id", "parent_id", "ordinal"),
+        )
+        for keys in _checked(rows, scalar):
+            Index(f"ix_{name}_{'_'.join(column_name(k) for k in keys)}", table.c.tenant_id,
+                  *(func.lower(table.c[column_name(k)]) if _is_string(scalar, k)
+                    else table.c[column_name(k)] for k in keys),
+                  table.c.parent_id)
+        out[rows.collection] = ItemTable(rows.collection, table, scalar)
+    return out
+
+
+def _is_string(scalar: tuple[Property, ...], name: str) -> bool:
+    return any(p.name == name and p.type == STRING for p in scalar)
+
+
+def _checked(rows: ItemRows, scalar: tuple[Property, ...]) -> tuple[tuple[str, ...], ...]:
+    names = {p.name for p in scalar}
+    for keys in rows.indexes:
+        unknown = [k for k in keys if k not in names]
+        if unknown or not keys:
+            raise ValueError(f"{rows.collection}: an index names {unknown or 'nothing'}, not "
+                             "declared scalar properties of its items")
+    return rows.indexes
 
 
 REGISTRATIONS_TABLE = "app_registrations"
@@ -169,12 +257,14 @@ def filter_indexes(es: EntitySet) -> list[tuple[str, str, bool]]:
 
 
 def build_tables(entity_sets: tuple[EntitySet, ...]) -> tuple[MetaData, dict[str, EntityTable]]:
-    """Declare one table per entity set, with the indexes the default order needs, the
-    shared history table, the app registrations' table and the runtime behaviour's."""
+    """Declare one table per entity set, with the indexes the default order needs and its
+    item tables, the shared history table, the app registrations' table, the runtime
+    behaviour's and which item rows are built."""
     metadata = MetaData()
     history = history_table(metadata)
     registrations_table(metadata)
     behaviour_table(metadata)
+    items_built_table(metadata)
     tables: dict[str, EntityTable] = {}
     for es in entity_sets:
         scalar = tuple(p for p in es.entity_type.properties if p.is_scalar and p.name != "id")
@@ -197,5 +287,5 @@ def build_tables(entity_sets: tuple[EntitySet, ...]) -> tuple[MetaData, dict[str
             Index(name, table.c.tenant_id,
                   func.lower(table.c[column]) if lowered else table.c[column],
                   *(table.c[c] for c in order_cols))
-        tables[es.name] = EntityTable(es, table, scalar, history)
+        tables[es.name] = EntityTable(es, table, scalar, history, item_tables(metadata, es))
     return metadata, tables

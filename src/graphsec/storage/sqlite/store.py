@@ -43,6 +43,7 @@ from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
 from graphsec.storage.base import Admit, AppRegistration, Change, ConnectionUse, Page, changed
 from graphsec.storage.readiness import NOT_OPEN, failure_reason, schema_reason
+from graphsec.storage.sql.items import ItemRows, build_statements, build_step
 from graphsec.storage.sql.listing import StatementCache, split_page
 from graphsec.storage.sql.registrations import from_row, insert_values, registration_statements
 from graphsec.storage.sql.statements import (
@@ -52,7 +53,7 @@ from graphsec.storage.sql.statements import (
     fixed_statements,
     row_values,
 )
-from graphsec.storage.sql.tables import build_tables
+from graphsec.storage.sql.tables import EntityTable, ItemTable, build_tables
 from graphsec.storage.sqlite.commits import BACKSTOP_PAGES, Checkpointer, GroupCommit
 from graphsec.storage.sqlite.reader import PointReader, ReaderUnavailable, open_reader
 from graphsec.storage.sqlite.scans import (
@@ -127,6 +128,13 @@ class SQLiteStore:
         self._statements = StatementCache(self._dialect, DIALECT)
         self._registrations = {op: Compiled(stmt, self._dialect) for op, stmt
                                in registration_statements(self.metadata).items()}
+        self._builds = {
+            it.table.name: {op: Compiled(getattr(b, op), self._dialect)
+                            for op in ("state", "next_ids", "insert", "mark")}
+            for et in self.tables.values() for it in et.items.values()
+            for b in (build_statements(et, it, DIALECT),)}
+        self.items = ItemRows(self._build_chunk, self._items_complete)
+        """The item rows of collections lambdas filter on (``storage/sql/items.py``)."""
 
     async def open(self) -> None:
         self.open_sync()
@@ -158,6 +166,7 @@ class SQLiteStore:
         self._checkpointer = Checkpointer(str(self.path), self.busy_timeout_ms)
 
     async def close(self) -> None:
+        await self.items.close()
         if self._checkpointer is not None:
             self._checkpointer.close()
             self._checkpointer = None
@@ -286,20 +295,54 @@ class SQLiteStore:
 
     async def list(self, tenant: str, entity_set: EntitySet, query: ListQuery) -> Page:
         et = self.tables[entity_set.name]
-        statements = [self._statements.page(et, tenant, query)]
         if (query.filter is None and not query.count and not query.skip
                 and query.order == self._inline_orders[entity_set.name]):
-            rows = self.conn.execute(*statements[0]).fetchall()  # one index range: see the module
+            statement = self._statements.page(et, tenant, query)
+            rows = self.conn.execute(*statement).fetchall()  # one index range: see the module
             return Page(*split_page(rows, query.limit))
+        ready = self.items.ready(tenant, et, query.filter)
+        if not isinstance(ready, frozenset):
+            ready = await ready
+        statements = [self._statements.page(et, tenant, query, None, ready)]
         if query.count:
-            statements.append(self._statements.total(et, tenant, query))
+            statements.append(self._statements.total(et, tenant, query, ready))
         results = await self._may_scan(statements)
         docs, next_after = split_page(results[0], query.limit)
         return Page(docs, next_after, int(results[1][0][0]) if query.count else None)
 
     async def count(self, tenant: str, entity_set: EntitySet, query: ListQuery) -> int:
-        statement = self._statements.total(self.tables[entity_set.name], tenant, query)
+        et = self.tables[entity_set.name]
+        ready = self.items.ready(tenant, et, query.filter)
+        if not isinstance(ready, frozenset):
+            ready = await ready
+        statement = self._statements.total(et, tenant, query, ready)
         return int((await self._may_scan([statement]))[0][0][0])
+
+    async def _items_complete(self, it: ItemTable, tenant: str) -> bool:
+        state = self._builds[it.table.name]["state"]
+        row = self.conn.execute(state.sql, state.params({"tenant": tenant})).fetchone()
+        return bool(row and row[1])
+
+    async def _build_chunk(self, et: EntityTable, it: ItemTable, tenant: str) -> bool:
+        """One transaction of a tenant's item rows (``items.py``), with the other writes."""
+        c = self._builds[it.table.name]
+
+        def work(conn: sqlite3.Connection) -> bool:
+            state = conn.execute(c["state"].sql, c["state"].params({"tenant": tenant})).fetchone()
+            if state is not None and state[1]:
+                return True
+            after = "" if state is None or state[0] is None else state[0]
+            ids = conn.execute(c["next_ids"].sql, c["next_ids"].params(
+                {"tenant": tenant, "after": after})).fetchall()
+            after, upto, complete = build_step(state, ids)
+            if upto is not None and upto != after:
+                conn.execute(c["insert"].sql, c["insert"].params(
+                    {"tenant": tenant, "after": after, "upto": upto}))
+            conn.execute(c["mark"].sql, c["mark"].params(
+                {"tenant": tenant, "upto": upto, "complete": complete}))
+            return complete
+
+        return await self.commits.run(work)
 
     async def _may_scan(self, statements: Statements) -> Rows:
         """The rows of statements that may scan: inline when they finish within the leash

@@ -1,0 +1,368 @@
+"""Item rows: the items of a collection users filter on with lambdas, as rows of their own.
+
+``controlScores/any(c: c/controlName eq 'AdminMFAV2' and c/score ge 8)`` with the JSON functions
+reads every item of every document of the tenant: 16 ms for 1,000 scores of 20 items on
+SQLite, whatever the page. An entity set's ``item_rows`` (``schema/security.py``) keep the
+items of a collection as rows too (``tables.ItemTable``: tenant, entity id, position, one typed
+column per declared scalar property of the item type), indexed, so that such a lambda is
+``id IN (SELECT parent_id FROM <items> WHERE tenant_id = :tenant AND …)``: an index range
+(0.1 ms for that count, bench/RESULTS.md).
+
+Seeding does not write them: 20 rows a score would double the time of a 1M seed. They are
+built per tenant when a lambda first asks for them, and kept from then on:
+
+- **Triggers** (migration 0008) keep a built tenant's rows in the transaction of every write
+  of a document, whatever writes it (the stores, ``graphsec seed``, an import, a reset): after
+  an insert or update they insert the document's items when the tenant's rows are
+  ``complete`` or the id is at most the build's ``upto``; after an update or delete they delete
+  the old ones. A tenant without rows pays one probe of ``item_rows_built`` per write.
+- **A build** runs in chunks of :data:`BUILD_CHUNK` entities, in id order, each one short
+  write transaction: it inserts the items of the next ids and moves ``upto`` to the last of
+  them; the chunk that finds no more ids sets ``complete``. What is written meanwhile is kept
+  by the triggers up to ``upto``, and read by a later chunk beyond it, so the rows are exact
+  when ``complete`` is set. SQLite's writer lock orders a chunk with the other writes;
+  PostgreSQL's chunk takes ``SHARE ROW EXCLUSIVE`` on the entity table (writers wait for it,
+  it waits for writers' transactions to end), so that no write in flight is missed.
+- **Reads** use the rows only once ``complete`` (a worker remembers that, :class:`Built`: the
+  flag is never cleared), and only for a lambda whose predicate reads nothing but declared
+  scalar properties of the item (``filters.py``); until then, and for any other lambda, the
+  JSON functions answer, so an answer never depends on whether the rows exist.
+
+The statements are SQL text, not SQLAlchemy Core: the trigger bodies are DDL, which Core does
+not build, and the build inserts the very rows the triggers do, from the same text
+(:func:`items_select`), whose inputs are names and kinds only, so that migration 0008 can pass
+the ones it froze.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+from sqlalchemy import TextClause, bindparam, text
+
+from graphsec.odata.filter_ast import Lambda, Prop
+from graphsec.schema.types import BOOLEAN, DOUBLE, INT32, INT64, Property
+from graphsec.storage.sql.tables import ITEMS_BUILT_TABLE, EntityTable, ItemTable, column_name
+
+BUILD_CHUNK = 50
+"""Entities whose items one build transaction inserts: about 5 ms of a SQLite writer's time
+(1,000 scores of 20 items took 59–97 ms, bench/RESULTS.md), so that a build never holds the
+other writes, nor on SQLite the event loop, for long."""
+
+NOTHING: frozenset[str] = frozenset()
+
+BUILDS = 4
+"""Tenants' item rows a worker builds at once at most; past that, lambdas on other tenants are
+answered with the JSON functions until a build ends and theirs can start."""
+
+BUILT_REMEMBERED = 10_000
+"""(tenant, item table) pairs a worker remembers as complete; one forgotten costs one read of
+``item_rows_built`` on its next lambda."""
+
+ColumnKind = Literal["text", "double", "bigint", "boolean"]
+ItemColumn = tuple[str, str, ColumnKind]
+"""An item column: its name, the item property it holds and its kind."""
+
+
+def item_columns(scalar: tuple[Property, ...]) -> tuple[ItemColumn, ...]:
+    """The columns of an item table for the item type's scalar properties."""
+    def kind(p: Property) -> ColumnKind:
+        if p.type == DOUBLE:
+            return "double"
+        if p.type in (INT32, INT64):
+            return "bigint"
+        if p.type == BOOLEAN:
+            return "boolean"
+        return "text"
+    return tuple((column_name(p.name), p.name, kind(p)) for p in scalar)
+
+
+def _quote(name: str) -> str:
+    if not name.replace("_", "").isalnum() or not name.isascii():
+        raise ValueError(f"not a plain identifier: {name!r}")
+    return name
+
+
+def _string(value: str) -> str:
+    if "'" in value or '"' in value or "\\" in value:
+        raise ValueError(f"not a plain name: {value!r}")
+    return f"'{value}'"
+
+
+def items_select(dialect: str, collection: str, columns: tuple[ItemColumn, ...], doc: str,
+                 tenant: str, parent: str, source: str | None = None,
+                 where: str | None = None) -> str:
+    """``SELECT <tenant>, <parent>, <position>, <columns…> FROM [<source>,] <the items of the
+    array at collection in doc>``: the rows of one document's items (``doc``, ``tenant`` and
+    ``parent`` are SQL expressions, ``source`` the FROM item they come from, ``where`` more
+    conditions). A value of the wrong JSON type is NULL, as the JSON functions read it in a
+    ``$filter``; a missing or non-array collection has no items."""
+    collection = _quote(collection)
+    if dialect == "sqlite":
+        def value(prop: str, kind: ColumnKind) -> str:
+            return f"json_extract(j.value, '$.\"{_quote(prop)}\"')"
+        items = f"json_each({doc}, '$.\"{collection}\"') AS j"
+        position = "j.key"
+        guard = f"json_type({doc}, '$.\"{collection}\"') = 'array'"
+    elif dialect == "postgresql":
+        casts = {"double": "double precision", "bigint": "bigint", "boolean": "boolean"}
+
+        def value(prop: str, kind: ColumnKind) -> str:
+            json, typed = f"j.value -> {_string(prop)}", f"j.value ->> {_string(prop)}"
+            if kind == "text":
+                return f"CASE WHEN jsonb_typeof({json}) = 'string' THEN {typed} END"
+            json_type = "boolean" if kind == "boolean" else "number"
+            return (f"CASE WHEN jsonb_typeof({json}) = '{json_type}' "
+                    f"THEN CAST({typed} AS {casts[kind]}) END")
+        array = f"{doc} -> {_string(collection)}"
+        items = (f"jsonb_array_elements(CASE WHEN jsonb_typeof({array}) = 'array' THEN {array} "
+                 "ELSE '[]'::jsonb END) WITH ORDINALITY AS j(value, ordinality)")
+        position = "CAST(j.ordinality - 1 AS integer)"
+        guard = None
+    else:
+        raise NotImplementedError(f"item rows are not implemented for the '{dialect}' dialect.")
+    values = ", ".join([tenant, parent, position, *(value(p, k) for _, p, k in columns)])
+    conditions = " AND ".join(c for c in (where, guard) if c)  # ``where`` first: it is cheaper
+    sources = f"{source}, {items}" if source else items
+    return f"SELECT {values} FROM {sources}" + (f" WHERE {conditions}" if conditions else "")
+
+
+def _insert(items: str, columns: tuple[ItemColumn, ...]) -> str:
+    names = ", ".join(["tenant_id", "parent_id", "ordinal", *(c for c, _, _ in columns)])
+    return f"INSERT INTO {_quote(items)} ({names}) "
+
+
+def _built(items: str, row: str) -> str:
+    """Whether the document ``row`` (NEW) is one whose items are kept."""
+    return (f"EXISTS (SELECT 1 FROM {ITEMS_BUILT_TABLE} AS b WHERE b.tenant_id = {row}.tenant_id"
+            f" AND b.items = {_string(items)} AND (b.complete OR {row}.id <= b.upto))")
+
+
+def trigger_sql(dialect: str, table: str, items: str, collection: str,
+                columns: tuple[ItemColumn, ...]) -> list[str]:
+    """The DDL of the triggers that keep ``items`` for the documents of ``table``.
+
+    A document whose tenant's rows are not built, or not yet up to its id, has no rows, and
+    its insert or update costs one probe of ``item_rows_built``: the document's JSON is read
+    only where rows are kept (SQLite reads a table-valued function's input even when the
+    ``WHERE`` is false, hence ``WHEN``). Whether a document's rows are kept never changes
+    from kept to not kept (``upto`` only grows, ``complete`` stays), so an update whose
+    document is not kept has no old rows to delete either."""
+    table = _quote(table)
+    insert = _insert(items, columns) + items_select(
+        dialect, collection, columns, "NEW.doc", "NEW.tenant_id", "NEW.id")
+    delete = f"DELETE FROM {_quote(items)} WHERE tenant_id = OLD.tenant_id AND parent_id = OLD.id"
+    kept = _built(items, "NEW")
+    if dialect == "sqlite":
+        return [
+            f"CREATE TRIGGER tr_{items}_insert AFTER INSERT ON {table} WHEN {kept} "
+            f"BEGIN {insert}; END",
+            f"CREATE TRIGGER tr_{items}_update AFTER UPDATE OF doc ON {table} WHEN {kept} "
+            f"BEGIN {delete}; {insert}; END",
+            f"CREATE TRIGGER tr_{items}_delete AFTER DELETE ON {table} BEGIN {delete}; END",
+        ]
+    return [
+        f"CREATE FUNCTION tr_{items}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF TG_OP = 'DELETE' THEN {delete}; RETURN NULL; END IF; "
+        f"IF {kept} THEN "
+        f"IF TG_OP = 'UPDATE' THEN {delete}; END IF; "
+        f"{insert}; END IF; RETURN NULL; END $$",
+        f"CREATE TRIGGER tr_{items} AFTER INSERT OR DELETE OR UPDATE OF doc ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION tr_{items}()",
+    ]
+
+
+def drop_trigger_sql(dialect: str, table: str, items: str) -> list[str]:
+    if dialect == "sqlite":
+        return [f"DROP TRIGGER tr_{items}_{op}" for op in ("insert", "update", "delete")]
+    return [f"DROP TRIGGER tr_{items} ON {_quote(table)}", f"DROP FUNCTION tr_{items}()"]
+
+
+@dataclass(frozen=True)
+class BuildStatements:
+    """A build chunk's statements for one item table (``storage/sql/items.py``'s module)."""
+
+    state: TextClause
+    """``upto, complete`` of a tenant's rows (no row: nothing built)."""
+    next_ids: TextClause
+    """The next :data:`BUILD_CHUNK` ids after ``after``, in order."""
+    insert: TextClause
+    """The items of the entities with ``after < id <= upto``."""
+    mark: TextClause
+    """Set ``upto`` and ``complete``."""
+
+
+def build_statements(et: EntityTable, it: ItemTable, dialect: str) -> BuildStatements:
+    table, items = _quote(et.table.name), it.table.name
+    where = "d.tenant_id = :tenant AND d.id > :after AND d.id <= :upto"
+    select = items_select(dialect, it.collection, item_columns(it.scalar), "d.doc",
+                          "d.tenant_id", "d.id", f"{table} AS d", where)
+    return BuildStatements(
+        state=text(f"SELECT upto, complete FROM {ITEMS_BUILT_TABLE} "
+                   "WHERE tenant_id = :tenant AND items = :items"
+                   ).bindparams(bindparam("items", items)),
+        next_ids=text(f"SELECT id FROM {table} WHERE tenant_id = :tenant AND id > :after "
+                      "ORDER BY id LIMIT :chunk").bindparams(bindparam("chunk", BUILD_CHUNK)),
+        insert=text(_insert(items, item_columns(it.scalar)) + select),
+        mark=text(f"INSERT INTO {ITEMS_BUILT_TABLE} (tenant_id, items, upto, complete) "
+                  "VALUES (:tenant, :items, :upto, :complete) ON CONFLICT (tenant_id, items) "
+                  "DO UPDATE SET upto = excluded.upto, complete = excluded.complete"
+                  ).bindparams(bindparam("items", items)),
+    )
+
+
+class Built:
+    """The (tenant, item table) pairs this worker has seen complete, the least recently used
+    forgotten first. Complete never becomes incomplete (``item_rows_built`` rows are only
+    ever moved forward), so remembering it is never stale."""
+
+    def __init__(self, size: int = BUILT_REMEMBERED) -> None:
+        self.size = size
+        self._pairs: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def __contains__(self, pair: tuple[str, str]) -> bool:
+        if pair in self._pairs:
+            self._pairs.move_to_end(pair)
+            return True
+        return False
+
+    def add(self, pair: tuple[str, str]) -> None:
+        self._pairs[pair] = None
+        if len(self._pairs) > self.size:
+            self._pairs.popitem(last=False)
+
+
+def nodes(node: Any) -> Iterator[Any]:
+    """``node`` of a parsed ``$filter`` and every node under it."""
+    yield node
+    for f in fields(node):
+        child = getattr(node, f.name)
+        for c in child if isinstance(child, tuple) else (child,):
+            if hasattr(c, "__dataclass_fields__"):
+                yield from nodes(c)
+
+
+_WANTED: OrderedDict[tuple[str, Any], frozenset[str]] = OrderedDict()
+
+
+def wanted(et: EntityTable, expr: Any) -> frozenset[str]:
+    """The collections of ``et``'s item tables that a lambda of the filter ``expr`` ranges
+    over (remembered for the last 512 filters: the walk is a request's cost otherwise)."""
+    if not et.items:
+        return frozenset()
+    key = (et.entity_set.name, expr)
+    found = _WANTED.get(key)
+    if found is None:
+        found = frozenset(
+            n.collection.path[0] for n in nodes(expr)
+            if isinstance(n, Lambda) and isinstance(n.collection, Prop)
+            and n.collection.root is None and len(n.collection.path) == 1
+            and n.collection.path[0] in et.items)
+        _WANTED[key] = found
+        if len(_WANTED) > 512:
+            _WANTED.popitem(last=False)
+    return found
+
+
+log = logging.getLogger("graphsec.storage")
+
+Chunk = Callable[[EntityTable, ItemTable, str], Awaitable[bool]]
+"""A store's build chunk: inserts one chunk of a tenant's item rows in one transaction;
+True once the rows are complete."""
+IsComplete = Callable[[ItemTable, str], Awaitable[bool]]
+"""A store's read of whether a tenant's item rows are complete."""
+
+
+class ItemRows:
+    """What a store's reads need of the item rows (module docstring): which collections a
+    filter may read as rows for a tenant (:meth:`ready`), and the builds that make them."""
+
+    def __init__(self, chunk: Chunk, is_complete: IsComplete, builds: int = BUILDS) -> None:
+        self._chunk = chunk
+        self._is_complete = is_complete
+        self.builds = builds
+        self.built = Built()
+        self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+
+    def ready(self, tenant: str, et: EntityTable,
+              expr: Any) -> frozenset[str] | Awaitable[frozenset[str]]:
+        """The collections of ``expr``'s lambdas whose item rows are complete for ``tenant``
+        (awaitable when that needs a read); for the others, a build starts (if none runs here)
+        and the JSON functions answer."""
+        want = wanted(et, expr) if expr is not None else NOTHING
+        if not want:
+            return want
+        if all((tenant, et.items[c].table.name) in self.built for c in want):
+            return want
+        return self._ready(tenant, et, want)
+
+    async def _ready(self, tenant: str, et: EntityTable, want: frozenset[str]) -> frozenset[str]:
+        ready = []
+        for collection in want:
+            it = et.items[collection]
+            pair = (tenant, it.table.name)
+            if pair in self.built:
+                ready.append(collection)
+            elif pair not in self._tasks:
+                if await self._is_complete(it, tenant):
+                    self.built.add(pair)
+                    ready.append(collection)
+                elif len(self._tasks) < self.builds:
+                    self._tasks[pair] = asyncio.get_running_loop().create_task(
+                        self._build(et, it, tenant), name=f"graphsec-items-{it.table.name}")
+        return frozenset(ready)
+
+    async def _build(self, et: EntityTable, it: ItemTable, tenant: str) -> None:
+        pair = (tenant, it.table.name)
+        try:
+            while not await self._chunk(et, it, tenant):
+                await asyncio.sleep(0)  # what waits for the writer goes first
+            self.built.add(pair)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the next lambda on the tenant goes on from where it stopped
+            log.warning("building the %s rows of tenant %s stopped: %s", it.table.name,
+                        tenant, exc)
+        finally:
+            del self._tasks[pair]
+
+    async def settled(self) -> None:
+        """Wait for the builds running now (tests, and a store's close)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+
+def build_step(state: Any, ids: list[Any]) -> tuple[str, str | None, bool]:
+    """From a chunk's reads, ``(after, upto, complete)``: the ids it inserts are those in
+    ``(after, upto]``; no more ids means the rows are complete (``upto`` stays)."""
+    after = "" if state is None or state[0] is None else str(state[0])
+    if not ids:
+        return after, after or None, True
+    return after, str(ids[-1][0]), len(ids) < BUILD_CHUNK
+
+
+__all__ = [
+    "BUILD_CHUNK",
+    "BuildStatements",
+    "Built",
+    "ItemColumn",
+    "ItemRows",
+    "build_statements",
+    "build_step",
+    "drop_trigger_sql",
+    "item_columns",
+    "items_select",
+    "nodes",
+    "trigger_sql",
+    "wanted",
+]

@@ -1,0 +1,231 @@
+"""Item rows (``storage/sql/items.py``): built per tenant in chunks, kept by triggers, exact.
+
+The rows of a tenant must equal what its documents say, item for item, whatever wrote the
+documents and whenever: before, during and after a build, from this worker, another worker, the
+bulk loader or the state store (import, reset). Each test compares the item table with the rows
+derived in Python from the documents the store returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from graphsec.odata.query import ListQuery, OrderKey
+from graphsec.schema.security import ENTITY_SETS, SECURE_SCORE, SECURE_SCORES
+from graphsec.schema.values import check_body, complete
+from graphsec.storage.base import Store
+from graphsec.storage.bulk import open_bulk
+from graphsec.storage.postgres import PostgresStore
+from graphsec.storage.sql.items import BUILD_CHUNK
+from graphsec.storage.sqlite import SQLiteStore
+from graphsec.storage.state import open_state
+from tests.conftest import score
+from tests.support.items import ANY, ITEMS, build_item_rows
+from tests.support.stores import store_for
+
+TENANT = "11111111-1111-1111-1111-111111111111"
+OTHER = "22222222-2222-2222-2222-222222222222"
+
+Row = tuple[str, str, int, Any, Any, Any, Any]
+
+
+def body(n: int, tenant: str = TENANT, controls: int = 3) -> dict[str, Any]:
+    return complete(SECURE_SCORE, check_body(SECURE_SCORE, score(
+        id=f"{tenant}_{n:05d}", azureTenantId=tenant,
+        controlScores=[{"controlName": f"c{(n + i) % 7}", "score": float((n * i) % 11),
+                        "controlCategory": None if i == 1 else "Identity",
+                        "description": f"d{n}"} for i in range(controls)]), "create"))
+
+
+def derived(docs: list[dict[str, Any]]) -> set[Row]:
+    """The rows the item table must hold for these documents."""
+    return {(d["azureTenantId"], d["id"], i, c.get("controlCategory"), c.get("controlName"),
+             c.get("description"), None if c.get("score") is None else float(c["score"]))
+            for d in docs for i, c in enumerate(d["controlScores"])}
+
+
+async def stored_docs(store: Store, tenant: str) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = await store.list(tenant, SECURE_SCORES, ListQuery(
+            order=(OrderKey(("id",)),), limit=500, after=after))
+        docs += [orjson.loads(d) for d in page.docs]
+        if page.next_after is None:
+            return docs
+        after = page.next_after
+
+
+async def item_rows(store: Store, tenant: str) -> set[Row]:
+    sql = ("SELECT tenant_id, parent_id, ordinal, control_category, control_name, description, "
+           f"score FROM {ITEMS} WHERE tenant_id = ")
+    if isinstance(store, SQLiteStore):
+        return {tuple(r) for r in store.conn.execute(sql + "?", (tenant,))}
+    assert isinstance(store, PostgresStore)
+    async with store.pool.acquire() as conn:
+        return {tuple(r) for r in await conn.fetch(sql + "$1", tenant)}
+
+
+async def built_state(store: Store, tenant: str) -> tuple[Any, Any] | None:
+    sql = "SELECT upto, complete FROM item_rows_built WHERE tenant_id = "
+    if isinstance(store, SQLiteStore):
+        row = store.conn.execute(sql + "?", (tenant,)).fetchone()
+    else:
+        assert isinstance(store, PostgresStore)
+        async with store.pool.acquire() as conn:
+            row = await conn.fetchrow(sql + "$1", tenant)
+    return None if row is None else (row[0], bool(row[1]))
+
+
+def url_of(store: Store) -> str:
+    return f"sqlite:///{store.path}" if isinstance(store, SQLiteStore) else store.url  # type: ignore[attr-defined]
+
+
+def twin(store: Store) -> Store:
+    """Another worker's store on the same database."""
+    if isinstance(store, SQLiteStore):
+        return SQLiteStore(store.path, ENTITY_SETS)
+    assert isinstance(store, PostgresStore)
+    return PostgresStore(store.url, ENTITY_SETS, pool_size=4)
+
+
+@pytest.fixture
+def unopened(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Store:
+    return store_for(backend, tmp_path, request)
+
+
+@pytest.fixture
+async def store(unopened: Store) -> Any:
+    s = unopened
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def test_writes_before_a_build_leave_no_rows_and_a_build_makes_them_exact(
+        store: Store) -> None:
+    docs = [body(n) for n in range(2 * BUILD_CHUNK + 7)]
+    for doc in docs:
+        await store.create(TENANT, SECURE_SCORES, doc)
+    await store.create(OTHER, SECURE_SCORES, body(1, OTHER))
+    assert await item_rows(store, TENANT) == set()  # nothing asked for them: nothing is kept
+    assert await built_state(store, TENANT) is None
+    await build_item_rows(store, TENANT)
+    assert await item_rows(store, TENANT) == derived(docs)
+    assert await built_state(store, TENANT) == (docs[-1]["id"], True)
+    assert await item_rows(store, OTHER) == set()  # another tenant's are built on its own
+    # complete is remembered: the next lambda needs no read to know it
+    ready = store.items.ready(TENANT, store.tables["secureScores"], ANY)  # type: ignore[attr-defined]
+    assert ready == frozenset({"controlScores"})
+
+
+async def test_a_build_in_progress_keeps_what_it_covered_and_reads_the_rest(store: Store) -> None:
+    docs = [body(n) for n in range(0, 6 * BUILD_CHUNK, 2)]  # even numbers: room between them
+    for doc in docs:
+        await store.create(TENANT, SECURE_SCORES, doc)
+    et = store.tables["secureScores"]  # type: ignore[attr-defined]
+    assert not await store._build_chunk(et, et.items["controlScores"], TENANT)  # type: ignore[attr-defined]
+    upto = docs[BUILD_CHUNK - 1]["id"]
+    assert await built_state(store, TENANT) == (upto, False)
+    # a write below upto is kept by the trigger, one above is left to a later chunk
+    below, above = body(BUILD_CHUNK - 3), body(5 * BUILD_CHUNK + 1)
+    assert below["id"] < upto < above["id"]
+    await store.create(TENANT, SECURE_SCORES, below)
+    await store.create(TENANT, SECURE_SCORES, above)
+    covered = [d for d in [*docs, below] if d["id"] <= upto]
+    assert await item_rows(store, TENANT) == derived(covered)
+    # a deletion above upto and an update below it
+    await store.delete(TENANT, SECURE_SCORES, docs[-1]["id"])
+    await store.update(TENANT, SECURE_SCORES, below["id"],
+                       lambda d: {**d, "controlScores": [{"controlName": "new", "score": 1.5}]})
+    await build_item_rows(store, TENANT)
+    assert await item_rows(store, TENANT) == derived(await stored_docs(store, TENANT))
+    assert ("new", 1.5) in {(r[4], r[6]) for r in await item_rows(store, TENANT)}
+
+
+async def test_writes_of_another_worker_during_a_build_are_kept(store: Store) -> None:
+    """Another store on the same database writes while this one builds, chunk by chunk;
+    every row is right at the end (PostgreSQL: the chunk's lock orders them)."""
+    for n in range(0, 8 * BUILD_CHUNK, 2):
+        await store.create(TENANT, SECURE_SCORES, body(n))
+    other = twin(store)
+    await other.open()
+    try:
+        def controls(n: int) -> Any:
+            def change(d: dict[str, Any]) -> dict[str, Any]:
+                return {**d, "controlScores": [{"controlName": f"u{n}", "score": float(n)}]}
+            return change
+
+        async def writes() -> None:
+            for n in range(1, 8 * BUILD_CHUNK, 5):  # odd and even ids, all over the range
+                await other.create(TENANT, SECURE_SCORES, body(n + 10_000 if n % 2 else n + 1))
+                updated = f"{TENANT}_{(n * 3) % 400 // 2 * 2:05d}"  # an even one: created above
+                await other.update(TENANT, SECURE_SCORES, updated, controls(n))
+                if n % 3 == 0:
+                    gone = f"{TENANT}_{(n * 7) % 400 // 2 * 2:05d}"
+                    await other.delete(TENANT, SECURE_SCORES, gone)
+                await asyncio.sleep(0)
+
+        await asyncio.gather(build_item_rows(store, TENANT), writes())
+        await other.create(TENANT, SECURE_SCORES, body(99_999))  # after: the trigger keeps it
+    finally:
+        await other.close()
+    assert (await built_state(store, TENANT) or (None, False))[1]
+    docs = await stored_docs(store, TENANT)
+    assert await item_rows(store, TENANT) == derived(docs)
+    assert any(r[4].startswith("u") for r in await item_rows(store, TENANT))
+
+
+async def test_the_bulk_loader_and_the_state_store_keep_the_rows(store: Store) -> None:
+    for n in range(30):
+        await store.create(TENANT, SECURE_SCORES, body(n))
+    await build_item_rows(store, TENANT)
+    url = url_of(store)
+
+    def load() -> None:  # graphsec seed: new documents and a changed one, upserted
+        bulk = open_bulk(url, ENTITY_SETS)  # (its own event loop, hence a thread)
+        try:
+            changed = {**body(3), "controlScores": [{"controlName": "bulk", "score": 2.0}]}
+            bulk.write(SECURE_SCORES, [body(n) for n in range(30, 40)] + [changed])
+        finally:
+            bulk.close()
+
+    await asyncio.to_thread(load)
+    assert await item_rows(store, TENANT) == derived(await stored_docs(store, TENANT))
+    assert ("bulk", 2.0) in {(r[4], r[6]) for r in await item_rows(store, TENANT)}
+    state = open_state(url, ENTITY_SETS)
+    try:  # an export imported again, then the tenant reset
+        entries = [dataclasses.replace(e, doc=orjson.loads(e.data))
+                   async for page in state.export(TENANT) for e in page]
+        assert await state.upsert(entries) == len(entries)
+        assert await item_rows(store, TENANT) == derived(await stored_docs(store, TENANT))
+        await state.reset(TENANT)
+    finally:
+        await state.close()
+    assert await item_rows(store, TENANT) == set()
+    await store.create(TENANT, SECURE_SCORES, body(7))  # complete stays complete
+    assert await item_rows(store, TENANT) == derived([body(7)])
+
+
+def test_unbuilt_writes_cost_the_sqlite_trigger_no_json(tmp_path: Path) -> None:
+    """The trigger of a tenant without rows stops at its probe of ``item_rows_built``: a
+    document whose collection is not JSON at all would fail ``json_each`` otherwise."""
+    store = SQLiteStore(tmp_path / "t.db", ENTITY_SETS)
+    store.open_sync()
+    try:
+        conn = sqlite3.connect(store.path)
+        conn.execute("INSERT INTO secure_scores (tenant_id, id, doc) VALUES ('t', 'x', 'not json')")
+        conn.commit()
+        conn.execute("INSERT INTO item_rows_built VALUES ('u', ?, NULL, 1)", (ITEMS,))
+        with pytest.raises(sqlite3.OperationalError, match="malformed JSON"):
+            conn.execute("INSERT INTO secure_scores (tenant_id, id, doc) VALUES ('u', 'x', 'no')")
+        conn.close()
+    finally:
+        asyncio.run(store.close())
