@@ -272,8 +272,16 @@ async def test_lambdas_on_item_rows_read_their_index(seeded: Any) -> None:
             page_sql = (store._statements.versions_page(et, tenant, query, ready)
                         if isinstance(store, PostgresStore)
                         else store._statements.page(et, tenant, query, None, ready))
-            for sql, params in (store._statements.total(et, tenant, query, ready), page_sql):
+            count_sql = store._statements.total(et, tenant, query, ready)
+            for sql, params in (count_sql, page_sql):
                 lines = await plan_lines(store, sql, params)
                 assert any(index in line for line in lines), (text, lines)
+            # the count is of the items' distinct entities: no entity is looked up
+            lines = await plan_lines(store, *count_sql)
+            assert not any("secure_scores_pkey" in line or "autoindex_secure_scores" in line
+                           for line in lines), (text, lines)
+            if isinstance(store, SQLiteStore):  # the page reads the default order and stops
+                lines = await plan_lines(store, *page_sql)
+                assert any("ix_secure_scores_default_order" in line for line in lines), lines
     finally:
         await store.close()

@@ -29,6 +29,8 @@ from sqlalchemy import (
     or_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 from sqlalchemy.sql.selectable import TableValuedAlias
 
 from graphsec.odata.filter_ast import Kind
@@ -69,6 +71,10 @@ class FilterDialect(Protocol):
 
     def index_of(self, text: ColumnElement[Any], part: ColumnElement[Any]) -> ColumnElement[int]:
         """1-based position of ``part`` in ``text``, 0 when absent."""
+
+    def unindexed(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        """``column`` as an expression the planner does not look up in an index (a page that
+        tests the ids of a set read in the default order's index, not the other way round)."""
 
 
 def _const(value: int | str) -> ColumnElement[Any]:
@@ -132,6 +138,11 @@ class SQLiteJson:
 
     def index_of(self, text: ColumnElement[Any], part: ColumnElement[Any]) -> ColumnElement[int]:
         return func.instr(text, part)
+
+    def unindexed(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        # SQLite's unary + (a no-op on any value) is its documented way to keep a term off
+        # an index
+        return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
 
 class PostgresJson:
@@ -207,6 +218,9 @@ class PostgresJson:
 
     def index_of(self, text: ColumnElement[Any], part: ColumnElement[Any]) -> ColumnElement[int]:
         return func.strpos(text, part)
+
+    def unindexed(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        return column  # PostgreSQL's planner weighs a semi-join itself
 
 
 def filter_dialect(name: str) -> FilterDialect:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     Integer,
+    Select,
     Text,
     and_,
     bindparam,
@@ -73,10 +74,31 @@ _JSON_ONLY = (Kind.COMPLEX, Kind.COLLECTION, Kind.UNTYPED)
 
 
 def compile_filter(expr: FilterExpr, et: EntityTable, dialect: str,
-                   ready: frozenset[str] = frozenset()) -> ColumnElement[bool]:
+                   ready: frozenset[str] = frozenset(), page: bool = False) -> ColumnElement[bool]:
     """The SQL condition selecting the rows of ``et`` that ``expr`` holds for; ``ready``: the
-    collections whose item rows are complete for the tenant the statement is bound to."""
-    return _Compiler(et, filter_dialect(dialect), ready).condition(expr)[0]
+    collections whose item rows are complete for the tenant the statement is bound to;
+    ``page``: for a page (read in an order and limited), not a count."""
+    return _Compiler(et, filter_dialect(dialect), ready, page).condition(expr)[0]
+
+
+def item_count(expr: FilterExpr, et: EntityTable, dialect: str,
+               ready: frozenset[str]) -> Select[Any] | None:
+    """The count of the entities ``expr`` selects, from item rows alone, when ``expr`` is one
+    ``any`` lambda that item rows answer: the distinct entities of the matching items (each
+    item row belongs to an entity of its tenant, the triggers see to it), without a probe of
+    the entity table per entity. None otherwise."""
+    if not isinstance(expr, Lambda) or expr.quantifier != "any":
+        return None
+    compiler = _Compiler(et, filter_dialect(dialect), ready)
+    it = compiler._item_table(expr)
+    if it is None:
+        return None
+    rows, parents = compiler._parents(it)
+    if expr.predicate is not None:
+        assert expr.variable is not None
+        compiler.rows[expr.variable] = rows
+        parents = parents.where(compiler.condition(expr.predicate)[0])
+    return parents.with_only_columns(func.count(rows.c.parent_id.distinct()))
 
 
 def like_escape(text: str) -> str:
@@ -115,10 +137,11 @@ def _definite(expr: ColumnElement[bool]) -> Cond:
 
 class _Compiler:
     def __init__(self, et: EntityTable, dialect: FilterDialect,
-                 ready: frozenset[str] = frozenset()) -> None:
+                 ready: frozenset[str] = frozenset(), page: bool = False) -> None:
         self.et = et
         self.d = dialect
         self.ready = ready
+        self.page = page
         self.items: dict[str, Sql] = {}
         self.rows: dict[str, Any] = {}
         """Lambda variables bound to a row of an item table (its alias)."""
@@ -277,18 +300,25 @@ class _Compiler:
                 return None
         return it
 
-    def _item_rows(self, node: Lambda, it: ItemTable) -> ColumnElement[bool]:
+    def _parents(self, it: ItemTable) -> tuple[Any, Select[Any]]:
         rows = it.table.alias(f"r{self.lambdas}")
         self.lambdas += 1
-        parents = select(rows.c.parent_id).where(rows.c.tenant_id == bindparam("tenant", ""))
+        return rows, select(rows.c.parent_id).where(rows.c.tenant_id == bindparam("tenant", ""))
+
+    def _item_rows(self, node: Lambda, it: ItemTable) -> ColumnElement[bool]:
+        rows, parents = self._parents(it)
+        # A page reads the entities in its order and tests each id against the set of those
+        # the items select (SQLite: 0.18 ms for the bench's page of 101 out of 433, against
+        # 0.42 ms probing each of the 433 and sorting them); a count probes (it needs them all).
+        target = self.d.unindexed(self.et.table.c.id) if self.page else self.et.table.c.id
         if node.predicate is None:
-            return self.et.table.c.id.in_(parents)
+            return target.in_(parents)
         assert node.variable is not None
         self.rows[node.variable] = rows
         try:
             if node.quantifier == "any":
-                return self.et.table.c.id.in_(parents.where(self.condition(node.predicate)[0]))
-            return self.et.table.c.id.not_in(parents.where(not_(self.definite(node.predicate))))
+                return target.in_(parents.where(self.condition(node.predicate)[0]))
+            return target.not_in(parents.where(not_(self.definite(node.predicate))))
         finally:
             del self.rows[node.variable]
 

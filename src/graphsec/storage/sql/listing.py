@@ -51,13 +51,13 @@ NONE_READY: frozenset[str] = frozenset()
 """No collection's item rows are used (``items.py``)."""
 
 
-def _filtered(et: EntityTable, query: ListQuery, dialect: str,
-              ready: frozenset[str]) -> ColumnElement[bool]:
+def _filtered(et: EntityTable, query: ListQuery, dialect: str, ready: frozenset[str],
+              page: bool = False) -> ColumnElement[bool]:
     condition: ColumnElement[bool] = et.table.c.tenant_id == bindparam("tenant", "")
     if query.filter is not None:
         from graphsec.storage.sql.filters import compile_filter
 
-        condition = and_(condition, compile_filter(query.filter, et, dialect, ready))
+        condition = and_(condition, compile_filter(query.filter, et, dialect, ready, page))
     return condition
 
 
@@ -114,7 +114,7 @@ def list_statement(et: EntityTable, query: ListQuery, dialect: str,
         head = [doc_column(et, dialect)]
     keys = [sort_expression(et, o.path, dialect) for o in query.order]
     nullable = [o.path != ("id",) for o in query.order]
-    where = _filtered(et, query, dialect, ready)
+    where = _filtered(et, query, dialect, ready, page=True)
     limit = bindparam("limit", 1, type_=Integer)
     labelled = [k.label(f"k{i}") for i, k in enumerate(keys)]
     if query.after is None:
@@ -178,6 +178,12 @@ def count_shape(query: ListQuery) -> Hashable:
 def count_statement(et: EntityTable, query: ListQuery, dialect: str,
                     ready: frozenset[str] = NONE_READY) -> Select[Any]:
     """SELECT count(*) of the filtered set (paging options do not apply)."""
+    if ready and query.filter is not None:
+        from graphsec.storage.sql.filters import item_count
+
+        counted = item_count(query.filter, et, dialect, ready)
+        if counted is not None:
+            return counted
     return select(func.count()).select_from(et.table).where(
         _filtered(et, query, dialect, ready))
 

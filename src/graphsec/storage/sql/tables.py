@@ -161,7 +161,10 @@ def items_built_table(metadata: MetaData) -> Table:
 
 def item_tables(metadata: MetaData, es: EntitySet) -> dict[str, ItemTable]:
     """The item tables of ``es.item_rows``: ``<entity table>_<collection>`` with its indexes
-    ``(tenant_id, <the index's item properties, strings by lower case>, parent_id)``."""
+    ``(tenant_id, <the index's item properties, strings by lower case>, parent_id, <the
+    strings themselves>)``. The strings at the end make the index cover the statements that
+    compare their lower case: without them PostgreSQL reads every matching row from the heap
+    (an index-only scan needs the column, not only the expression), and SQLite too."""
     out: dict[str, ItemTable] = {}
     for rows in es.item_rows:
         prop = es.entity_type.property(rows.collection)
@@ -181,10 +184,11 @@ def item_tables(metadata: MetaData, es: EntitySet) -> dict[str, ItemTable]:
             PrimaryKeyConstraint("tenant_id", "parent_id", "ordinal"),
         )
         for keys in _checked(rows, scalar):
+            strings = [table.c[column_name(k)] for k in keys if _is_string(scalar, k)]
             Index(f"ix_{name}_{'_'.join(column_name(k) for k in keys)}", table.c.tenant_id,
                   *(func.lower(table.c[column_name(k)]) if _is_string(scalar, k)
                     else table.c[column_name(k)] for k in keys),
-                  table.c.parent_id)
+                  table.c.parent_id, *strings)
         out[rows.collection] = ItemTable(rows.collection, table, scalar)
     return out
 
