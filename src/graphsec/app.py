@@ -49,12 +49,14 @@ def create_store(settings: Settings) -> Database:
 
         return PostgresStore(settings.database_url, ENTITY_SETS, pool_size=settings.pool_size,
                              cache_bytes=settings.pg_cache_mb * 2**20, reads=settings.pg_reads,
-                             statement_timeout_ms=settings.statement_timeout_ms)
+                             statement_timeout_ms=settings.statement_timeout_ms,
+                             item_row_builds=settings.item_row_builds)
     from graphsec.storage.sqlite import SQLiteStore
 
     return SQLiteStore(settings.sqlite_path(), ENTITY_SETS,
                        cache_kib=settings.sqlite_cache_mb * 1024,
-                       statement_timeout_ms=settings.statement_timeout_ms)
+                       statement_timeout_ms=settings.statement_timeout_ms,
+                       item_row_builds=settings.item_row_builds)
 
 
 def create_app(settings: Settings, settle: bool = False) -> GraphApp:

@@ -71,6 +71,11 @@ class Settings:
     """PostgreSQL: how each worker reads by id (``GRAPHSEC_PG_READS``): ``prepared`` (asyncpg's
     public API, a connection of its own) or ``batch`` (through the pool); one of
     :data:`PG_READS`."""
+    item_row_builds: int = 4
+    """Tenants whose item rows each worker builds at once (``GRAPHSEC_ITEM_ROW_BUILDS``,
+    ``storage/sql/items.py``): a lambda over ``controlScores`` reads an index of the items once
+    its tenant's rows are built; ``0`` turns them off in this worker (every lambda reads the
+    documents' JSON, nothing is built)."""
     sqlite_cache_mb: int = 64
     """SQLite: MiB of database pages each of a worker's connections may keep (two, and one
     per thread for statements that can scan: ``storage/sqlite/scans.py``)
@@ -156,6 +161,7 @@ class Settings:
         pool_size = _whole(env, "GRAPHSEC_DB_POOL_SIZE", 10)
         pg_cache_mb = _whole(env, "GRAPHSEC_PG_CACHE_MB", 64)
         sqlite_cache_mb = _whole(env, "GRAPHSEC_SQLITE_CACHE_MB", 64)
+        item_row_builds = _whole(env, "GRAPHSEC_ITEM_ROW_BUILDS", cls.item_row_builds)
         control_history = _whole(env, "GRAPHSEC_CONTROL_HISTORY_ENTRIES", CONTROL_HISTORY_ENTRIES)
         max_items = _whole(env, "GRAPHSEC_MAX_COLLECTION_ITEMS", MAX_COLLECTION_ITEMS)
         max_depth = _whole(env, "GRAPHSEC_MAX_JSON_DEPTH", MAX_DEPTH)
@@ -170,7 +176,8 @@ class Settings:
                        port=_whole(env, "GRAPHSEC_PORT", cls.port),
                        pool_size=pool_size, pg_cache_mb=pg_cache_mb,
                        pg_reads=env.get("GRAPHSEC_PG_READS") or cls.pg_reads,
-                       sqlite_cache_mb=sqlite_cache_mb, control_history_entries=control_history,
+                       sqlite_cache_mb=sqlite_cache_mb, item_row_builds=item_row_builds,
+                       control_history_entries=control_history,
                        max_collection_items=max_items, max_json_depth=max_depth,
                        max_document_bytes=max_document,
                        body_timeout_seconds=body_timeout,
@@ -220,6 +227,8 @@ class Settings:
         if not 0 <= self.sqlite_cache_mb <= 65536:
             raise SettingsError("GRAPHSEC_SQLITE_CACHE_MB must be from 0 (SQLite's default) to "
                                 "65536")
+        if not 0 <= self.item_row_builds <= 64:
+            raise SettingsError("GRAPHSEC_ITEM_ROW_BUILDS must be from 0 (item rows off) to 64")
         if not 0 <= self.statement_timeout_ms <= 3_600_000:
             raise SettingsError("GRAPHSEC_STATEMENT_TIMEOUT_MS must be from 0 (no limit) to "
                                 "3600000 (an hour)")
@@ -289,6 +298,7 @@ class Settings:
             "GRAPHSEC_PG_CACHE_MB": str(self.pg_cache_mb),
             "GRAPHSEC_PG_READS": self.pg_reads,
             "GRAPHSEC_SQLITE_CACHE_MB": str(self.sqlite_cache_mb),
+            "GRAPHSEC_ITEM_ROW_BUILDS": str(self.item_row_builds),
             "GRAPHSEC_CONTROL_HISTORY_ENTRIES": str(self.control_history_entries),
             "GRAPHSEC_MAX_COLLECTION_ITEMS": str(self.max_collection_items),
             "GRAPHSEC_MAX_JSON_DEPTH": str(self.max_json_depth),

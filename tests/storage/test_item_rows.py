@@ -17,6 +17,8 @@ from typing import Any
 import orjson
 import pytest
 
+from graphsec.app import create_store
+from graphsec.config import Settings, SettingsError
 from graphsec.odata.query import ListQuery, OrderKey
 from graphsec.schema.security import ENTITY_SETS, SECURE_SCORE, SECURE_SCORES
 from graphsec.schema.values import check_body, complete
@@ -229,3 +231,29 @@ def test_unbuilt_writes_cost_the_sqlite_trigger_no_json(tmp_path: Path) -> None:
         conn.close()
     finally:
         asyncio.run(store.close())
+
+
+def test_item_row_builds_is_a_setting_and_zero_turns_them_off(tmp_path: Path) -> None:
+    env = {"GRAPHSEC_HOME": str(tmp_path)}
+    assert Settings.from_env(env).item_row_builds == 4
+    settings = Settings.from_env({**env, "GRAPHSEC_ITEM_ROW_BUILDS": "0"})
+    assert Settings.from_env(settings.environ()).item_row_builds == 0  # reaches the workers
+    store = create_store(settings)
+    assert isinstance(store, SQLiteStore)
+    for bad in ("-1", "65", "many"):
+        with pytest.raises(SettingsError, match="GRAPHSEC_ITEM_ROW_BUILDS"):
+            Settings.from_env({**env, "GRAPHSEC_ITEM_ROW_BUILDS": bad})
+
+    async def run() -> None:
+        await store.open()
+        try:
+            await store.create(TENANT, SECURE_SCORES, body(1))
+            et = store.tables["secureScores"]
+            for _ in range(3):  # nothing starts, nothing is read as rows
+                assert store.items.ready(TENANT, et, ANY) == frozenset()
+                await store.items.settled()
+            assert await built_state(store, TENANT) is None
+        finally:
+            await store.close()
+
+    asyncio.run(run())

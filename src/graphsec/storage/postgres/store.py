@@ -68,7 +68,7 @@ from graphsec.storage.postgres.versions import (
     bodies_by_version,
     versioned_writes,
 )
-from graphsec.storage.sql.items import ItemRows, build_statements, build_step
+from graphsec.storage.sql.items import BUILDS, ItemRows, build_statements, build_step
 from graphsec.storage.sql.listing import NONE_READY, next_keys, split_page
 from graphsec.storage.sql.registrations import from_row, insert_values, registration_statements
 from graphsec.storage.sql.statements import (
@@ -109,7 +109,7 @@ class PostgresStore:
 
     def __init__(self, url: str, entity_sets: tuple[EntitySet, ...], *, pool_size: int = 10,
                  cache_bytes: int = 64 * 2**20, reads: str = "prepared",
-                 statement_timeout_ms: int = 10_000) -> None:
+                 statement_timeout_ms: int = 10_000, item_row_builds: int = BUILDS) -> None:
         self.url = url
         self.pool_size = pool_size
         self.statement_timeout_ms = statement_timeout_ms
@@ -149,7 +149,7 @@ class PostgresStore:
             for b in (build_statements(et, it, DIALECT),)}
         self._locks = {name: f"LOCK TABLE {quote(et.table.name)} IN SHARE ROW EXCLUSIVE MODE"
                        for name, et in self.tables.items()}
-        self.items = ItemRows(self._build_chunk, self._items_complete)
+        self.items = ItemRows(self._build_chunk, self._items_complete, item_row_builds)
         """The item rows of collections lambdas filter on (``storage/sql/items.py``)."""
 
     async def open(self) -> None:

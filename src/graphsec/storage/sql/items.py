@@ -58,7 +58,8 @@ NOTHING: frozenset[str] = frozenset()
 
 BUILDS = 4
 """Tenants' item rows a worker builds at once at most; past that, lambdas on other tenants are
-answered with the JSON functions until a build ends and theirs can start."""
+answered with the JSON functions until a build ends and theirs can start. 0 turns item rows off
+in the worker: it neither builds nor reads them (``GRAPHSEC_ITEM_ROW_BUILDS``)."""
 
 BUILT_REMEMBERED = 10_000
 """(tenant, item table) pairs a worker remembers as complete; one forgotten costs one read of
@@ -294,7 +295,7 @@ class ItemRows:
         """The collections of ``expr``'s lambdas whose item rows are complete for ``tenant``
         (awaitable when that needs a read); for the others, a build starts (if none runs here)
         and the JSON functions answer."""
-        want = wanted(et, expr) if expr is not None else NOTHING
+        want = wanted(et, expr) if expr is not None and self.builds else NOTHING
         if not want:
             return want
         if all((tenant, et.items[c].table.name) in self.built for c in want):

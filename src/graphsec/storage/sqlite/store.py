@@ -43,7 +43,7 @@ from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
 from graphsec.storage.base import Admit, AppRegistration, Change, ConnectionUse, Page, changed
 from graphsec.storage.readiness import NOT_OPEN, failure_reason, schema_reason
-from graphsec.storage.sql.items import ItemRows, build_statements, build_step
+from graphsec.storage.sql.items import BUILDS, ItemRows, build_statements, build_step
 from graphsec.storage.sql.listing import StatementCache, split_page
 from graphsec.storage.sql.registrations import from_row, insert_values, registration_statements
 from graphsec.storage.sql.statements import (
@@ -101,7 +101,8 @@ class SQLiteStore:
 
     def __init__(self, path: Path, entity_sets: tuple[EntitySet, ...], *,
                  busy_timeout_ms: int = 10_000, cache_kib: int = 64 * 1024,
-                 statement_timeout_ms: int = 10_000, scan_threads: int = SCAN_THREADS) -> None:
+                 statement_timeout_ms: int = 10_000, scan_threads: int = SCAN_THREADS,
+                 item_row_builds: int = BUILDS) -> None:
         self.path = path
         self.statement_timeout_ms = statement_timeout_ms
         """How long a statement that can scan may run before it is stopped (0: no limit)."""
@@ -133,7 +134,7 @@ class SQLiteStore:
                             for op in ("state", "next_ids", "insert", "mark")}
             for et in self.tables.values() for it in et.items.values()
             for b in (build_statements(et, it, DIALECT),)}
-        self.items = ItemRows(self._build_chunk, self._items_complete)
+        self.items = ItemRows(self._build_chunk, self._items_complete, item_row_builds)
         """The item rows of collections lambdas filter on (``storage/sql/items.py``)."""
 
     async def open(self) -> None:
