@@ -257,3 +257,25 @@ def test_item_row_builds_is_a_setting_and_zero_turns_them_off(tmp_path: Path) ->
             await store.close()
 
     asyncio.run(run())
+
+
+async def test_a_build_that_makes_most_of_the_table_vacuums_it(store: Store) -> None:
+    """PostgreSQL: the new rows get statistics and become all-visible at once (index-only
+    scans), not a minute later when autovacuum comes; a tenant's rows that are a small part
+    of the table leave it to autovacuum. (SQLite has no such step: its plans of the item rows
+    need no statistics, tests/storage/test_plans.py.)"""
+    if not isinstance(store, PostgresStore):
+        assert store.items._finished is None  # type: ignore[attr-defined]
+        return
+    for n in range(60):
+        await store.create(TENANT, SECURE_SCORES, body(n))
+    await store.create(OTHER, SECURE_SCORES, body(1, OTHER))
+    it = store.tables["secureScores"].items["controlScores"]
+    await build_item_rows(store, TENANT)
+    async with store.pool.acquire() as conn:
+        vacuums = await conn.fetchval(
+            "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = $1", ITEMS)
+        tuples = await conn.fetchval("SELECT reltuples FROM pg_class WHERE relname = $1", ITEMS)
+    assert vacuums >= 1
+    assert tuples == 180  # 60 scores of 3 items: analysed
+    assert not await store._items_built(it, OTHER)  # 3 rows of 183: autovacuum's

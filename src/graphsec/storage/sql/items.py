@@ -283,9 +283,12 @@ class ItemRows:
     """What a store's reads need of the item rows (module docstring): which collections a
     filter may read as rows for a tenant (:meth:`ready`), and the builds that make them."""
 
-    def __init__(self, chunk: Chunk, is_complete: IsComplete, builds: int = BUILDS) -> None:
+    def __init__(self, chunk: Chunk, is_complete: IsComplete, builds: int = BUILDS,
+                 finished: IsComplete | None = None) -> None:
         self._chunk = chunk
         self._is_complete = is_complete
+        self._finished = finished
+        """What a store does once a build is complete (PostgreSQL: its statistics)."""
         self.builds = builds
         self.built = Built()
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
@@ -324,6 +327,8 @@ class ItemRows:
             while not await self._chunk(et, it, tenant):
                 await asyncio.sleep(0)  # what waits for the writer goes first
             self.built.add(pair)
+            if self._finished is not None:
+                await self._finished(it, tenant)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the next lambda on the tenant goes on from where it stopped
