@@ -257,7 +257,7 @@ def test_orderby_paging_matches_reference(running: tuple[asyncio.Runner, Store],
 item_filters = predicate({}, 1).filter(lambda text: "controlScores/" in text)
 
 
-@settings(max_examples=80, deadline=None,
+@settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.filter_too_much])
 @given(before=st.lists(documents, max_size=5), after=st.lists(documents, max_size=4),

@@ -216,19 +216,16 @@ async def test_the_bulk_loader_and_the_state_store_keep_the_rows(store: Store) -
     assert await item_rows(store, TENANT) == derived([body(7)])
 
 
-def test_unbuilt_writes_cost_the_sqlite_trigger_no_json(tmp_path: Path) -> None:
-    """The trigger of a tenant without rows stops at its probe of ``item_rows_built``: a
-    document whose collection is not JSON at all would fail ``json_each`` otherwise."""
+def test_sqlite_has_a_trigger_for_deletes_only(tmp_path: Path) -> None:
+    """SQLite pays for a trigger after an insert or an update on every such write, whatever it
+    does (it copies the row for it): the writers keep the items of what they write
+    (``items.Written``, the tests above), and only deletes have a trigger."""
     store = SQLiteStore(tmp_path / "t.db", ENTITY_SETS)
     store.open_sync()
     try:
-        conn = sqlite3.connect(store.path)
-        conn.execute("INSERT INTO secure_scores (tenant_id, id, doc) VALUES ('t', 'x', 'not json')")
-        conn.commit()
-        conn.execute("INSERT INTO item_rows_built VALUES ('u', ?, NULL, 1)", (ITEMS,))
-        with pytest.raises(sqlite3.OperationalError, match="malformed JSON"):
-            conn.execute("INSERT INTO secure_scores (tenant_id, id, doc) VALUES ('u', 'x', 'no')")
-        conn.close()
+        triggers = {r[0] for r in store.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        assert triggers == {f"tr_{ITEMS}_delete"}
     finally:
         asyncio.run(store.close())
 
@@ -279,3 +276,29 @@ async def test_a_build_that_makes_most_of_the_table_vacuums_it(store: Store) -> 
     assert vacuums >= 1
     assert tuples == 180  # 60 scores of 3 items: analysed
     assert not await store._items_built(it, OTHER)  # 3 rows of 183: autovacuum's
+
+
+async def test_lambdas_that_arrive_together_start_one_build(store: Store) -> None:
+    """Requests that find a tenant's rows missing at the same moment (each waits for its read
+    of ``item_rows_built``) start one build between them, which ends cleanly."""
+    for n in range(3 * BUILD_CHUNK):
+        await store.create(TENANT, SECURE_SCORES, body(n))
+    items = store.items  # type: ignore[attr-defined]
+    et = store.tables["secureScores"]  # type: ignore[attr-defined]
+    started: list[Any] = []
+    create_task = asyncio.get_running_loop().create_task
+
+    def spy(coro: Any, **kw: Any) -> Any:
+        task = create_task(coro, **kw)
+        started.append(task)
+        return task
+
+    asyncio.get_running_loop().create_task = spy  # type: ignore[method-assign]
+    try:
+        await asyncio.gather(*(items.ready(TENANT, et, ANY) for _ in range(8)))
+    finally:
+        asyncio.get_running_loop().create_task = create_task  # type: ignore[method-assign]
+    assert len([t for t in started if t.get_name().startswith("graphsec-items")]) == 1
+    await items.settled()
+    assert all(t.done() and t.exception() is None for t in started)
+    assert await item_rows(store, TENANT) == derived(await stored_docs(store, TENANT))

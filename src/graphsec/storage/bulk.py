@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from graphsec.schema.types import EntitySet
+from graphsec.storage.sql.items import Written
 from graphsec.storage.sql.statements import Compiled, encode_doc, row_values
 from graphsec.storage.sql.tables import EntityTable, build_tables
 
@@ -73,14 +74,19 @@ class SQLiteBulk:
         # crash, which WAL survives either way) for ~30 % faster writes
         self.conn.execute("PRAGMA synchronous=OFF")
         self.tables = build_tables(entity_sets)[1]
-        self.upserts = _upserts(self.tables, sqlite.dialect(paramstyle="qmark"), sqlite)
+        dialect = sqlite.dialect(paramstyle="qmark")
+        self.upserts = _upserts(self.tables, dialect, sqlite)
+        self.written = Written(self.tables, lambda stmt: Compiled(stmt, dialect))
 
     def write(self, entity_set: EntitySet, docs: Iterable[Doc]) -> int:
         compiled = self.upserts[entity_set.name]
+        docs = list(docs)
         rows = _rows(compiled, self.tables[entity_set.name], docs, "sqlite")
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             self.conn.executemany(compiled.sql, rows)
+            self.written.keep(self.conn, entity_set.name,
+                               [(d["azureTenantId"], d["id"]) for d in docs])
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")

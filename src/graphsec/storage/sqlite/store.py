@@ -43,7 +43,13 @@ from graphsec.schema.types import EntitySet
 from graphsec.storage import migrate
 from graphsec.storage.base import Admit, AppRegistration, Change, ConnectionUse, Page, changed
 from graphsec.storage.readiness import NOT_OPEN, failure_reason, schema_reason
-from graphsec.storage.sql.items import BUILDS, ItemRows, build_statements, build_step
+from graphsec.storage.sql.items import (
+    BUILDS,
+    ItemRows,
+    Written,
+    build_statements,
+    build_step,
+)
 from graphsec.storage.sql.listing import StatementCache, split_page
 from graphsec.storage.sql.registrations import from_row, insert_values, registration_statements
 from graphsec.storage.sql.statements import (
@@ -135,6 +141,7 @@ class SQLiteStore:
             for et in self.tables.values() for it in et.items.values()
             for b in (build_statements(et, it, DIALECT),)}
         self.items = ItemRows(self._build_chunk, self._items_complete, item_row_builds)
+        self._written = Written(self.tables, lambda stmt: Compiled(stmt, self._dialect))
         """The item rows of collections lambdas filter on (``storage/sql/items.py``)."""
 
     async def open(self) -> None:
@@ -227,6 +234,7 @@ class SQLiteStore:
                 conn.execute(insert.sql, params)
             except sqlite3.IntegrityError:
                 raise conflict(et, doc["id"]) from None
+            self._written.keep(conn, entity_set.name, [(tenant, doc["id"])], replaced=False)
             return data
 
         return await self.commits.run(write)
@@ -257,6 +265,7 @@ class SQLiteStore:
             doc = result.doc
             data = encode_doc(doc, admit)
             self._run(name, "update", row_values(et, tenant, entity_id, doc, data, DIALECT))
+            self._written.keep(conn, name, [(tenant, entity_id)])
             if result.history:
                 append = self._plain[(name, "append_history")]
                 conn.executemany(append.sql, [

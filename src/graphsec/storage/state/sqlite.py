@@ -114,12 +114,16 @@ class SQLiteState:
 
     async def upsert(self, entries: Sequence[Entry]) -> int:
         rows, replaced, history = batch(self.sql, entries)
+        written: dict[str, list[tuple[str, str]]] = {}
+        for e in entries:
+            written.setdefault(e.entity_set.name, []).append((e.tenant, e.id))
 
         def work(conn: sqlite3.Connection) -> int:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for name, params in rows.items():
                     conn.executemany(self.sql.sets[name].upsert.sql, params)
+                    self.sql.written.keep(conn, name, written[name])
                 for name, keys in replaced.items():
                     conn.executemany(self.sql.sets[name].delete_history.sql, keys)
                 for name, params in history.items():

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Dialect
 
 from graphsec.schema.types import DATETIME, EntitySet
 from graphsec.schema.values import parse_datetime
+from graphsec.storage.sql.items import Written
 from graphsec.storage.sql.statements import Compiled, doc_column
 from graphsec.storage.sql.tables import EntityTable, behaviour_table, build_tables, column_name
 from graphsec.storage.state import Entry
@@ -56,6 +57,8 @@ class Statements:
         metadata, tables = build_tables(entity_sets)
         self.sets = {name: _set_statements(et, compiler, module, dialect)
                      for name, et in sorted(tables.items())}
+        self.written = Written(tables, lambda stmt: Compiled(stmt, compiler))
+        """SQLite: the item rows of what an import writes (``storage/sql/items.py``)."""
         h = next(iter(tables.values())).history if tables else None
         assert h is not None
         apps: Table = metadata.tables["app_registrations"]
