@@ -85,8 +85,7 @@ class SQLiteBulk:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             self.conn.executemany(compiled.sql, rows)
-            self.written.keep(self.conn, entity_set.name,
-                               [(d["azureTenantId"], d["id"]) for d in docs])
+            self.written.keep(self.conn, entity_set.name, [(d["azureTenantId"], d) for d in docs])
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")

@@ -234,7 +234,7 @@ class SQLiteStore:
                 conn.execute(insert.sql, params)
             except sqlite3.IntegrityError:
                 raise conflict(et, doc["id"]) from None
-            self._written.keep(conn, entity_set.name, [(tenant, doc["id"])], replaced=False)
+            self._written.keep(conn, entity_set.name, [(tenant, doc)], replaced=False)
             return data
 
         return await self.commits.run(write)
@@ -265,7 +265,7 @@ class SQLiteStore:
             doc = result.doc
             data = encode_doc(doc, admit)
             self._run(name, "update", row_values(et, tenant, entity_id, doc, data, DIALECT))
-            self._written.keep(conn, name, [(tenant, entity_id)])
+            self._written.keep(conn, name, [(tenant, doc)])
             if result.history:
                 append = self._plain[(name, "append_history")]
                 conn.executemany(append.sql, [

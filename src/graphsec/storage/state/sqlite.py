@@ -114,9 +114,10 @@ class SQLiteState:
 
     async def upsert(self, entries: Sequence[Entry]) -> int:
         rows, replaced, history = batch(self.sql, entries)
-        written: dict[str, list[tuple[str, str]]] = {}
+        written: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         for e in entries:
-            written.setdefault(e.entity_set.name, []).append((e.tenant, e.id))
+            assert e.doc is not None  # (batch() says so too)
+            written.setdefault(e.entity_set.name, []).append((e.tenant, e.doc))
 
         def work(conn: sqlite3.Connection) -> int:
             conn.execute("BEGIN IMMEDIATE")
