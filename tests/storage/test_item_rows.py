@@ -301,3 +301,31 @@ async def test_lambdas_that_arrive_together_start_one_build(store: Store) -> Non
     await items.settled()
     assert all(t.done() and t.exception() is None for t in started)
     assert await item_rows(store, TENANT) == derived(await stored_docs(store, TENANT))
+
+
+async def test_an_update_that_leaves_the_collection_leaves_its_rows(store: Store) -> None:
+    """A PATCH of ``currentScore`` does not rewrite the score's items (the same rows stay,
+    with their physical ids); one that changes ``controlScores`` does."""
+    for n in range(5):
+        await store.create(TENANT, SECURE_SCORES, body(n))
+    await build_item_rows(store, TENANT)
+    target = body(2)["id"]
+
+    async def physical() -> set[Any]:
+        if isinstance(store, SQLiteStore):
+            sql = f"SELECT rowid FROM {ITEMS} WHERE parent_id = ?"
+            return {r[0] for r in store.conn.execute(sql, (target,))}
+        assert isinstance(store, PostgresStore)
+        async with store.pool.acquire() as conn:
+            rows = await conn.fetch(f"SELECT ctid::text FROM {ITEMS} WHERE parent_id = $1",
+                                    target)
+        return {r[0] for r in rows}
+
+    first = await physical()
+    assert len(first) == 3
+    await store.update(TENANT, SECURE_SCORES, target, lambda d: {**d, "currentScore": 1.5})
+    assert await physical() == first
+    await store.update(TENANT, SECURE_SCORES, target, lambda d: {
+        **d, "controlScores": [*d["controlScores"], {"controlName": "more", "score": 2.0}]})
+    assert await physical() != first
+    assert await item_rows(store, TENANT) == derived(await stored_docs(store, TENANT))

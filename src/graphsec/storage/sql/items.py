@@ -166,9 +166,11 @@ def trigger_sql(dialect: str, table: str, items: str, collection: str,
         # a seed of 1M); the writers that insert or update keep the items of what they wrote
         # themselves (:class:`Written`)
         return [f"CREATE TRIGGER tr_{items}_delete AFTER DELETE ON {table} BEGIN {delete}; END"]
-    return [
+    same = f"(OLD.doc -> {_string(collection)}) IS NOT DISTINCT FROM (NEW.doc -> {_string(collection)})"
+    return [  # an update that leaves the collection as it was leaves its rows as they are
         f"CREATE FUNCTION tr_{items}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
         f"IF TG_OP = 'DELETE' THEN {delete}; RETURN NULL; END IF; "
+        f"IF TG_OP = 'UPDATE' AND {same} THEN RETURN NULL; END IF; "
         f"IF {kept} THEN "
         f"IF TG_OP = 'UPDATE' THEN {delete}; END IF; "
         f"{insert}; END IF; RETURN NULL; END $$",
@@ -248,10 +250,14 @@ class Written:
                     it.collection, tuple(prop for _, prop, _ in columns)))
 
     def keep(self, conn: Any, entity_set: str, docs: list[tuple[str, dict[str, Any]]],
-             replaced: bool = True) -> None:
+             replaced: bool = True, before: dict[str, Any] | None = None) -> None:
         """The items of ``docs`` (tenant, document) of ``entity_set`` just written on ``conn``
-        (``replaced``: some may have existed before; False for creates)."""
+        (``replaced``: some may have existed before; False for creates). ``before``: the one
+        document's former version, when the writer has it: a collection it left as it was
+        keeps its rows as they are (a PATCH of ``currentScore`` rewrote 20 items)."""
         for tenants, tenant, delete, insert, collection, props in self._sets.get(entity_set, ()):
+            if before is not None and before.get(collection) == docs[0][1].get(collection):
+                continue
             # the tenants with rows among those written, read once (one document: a probe of
             # the key, 2-5 µs)
             if len(docs) == 1:

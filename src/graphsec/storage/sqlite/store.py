@@ -261,11 +261,12 @@ class SQLiteStore:
             row = self._run(name, "get", {"tenant": tenant, "id": entity_id}).fetchone()
             if row is None:
                 return None
+            before = orjson.loads(row[0]) if et.items else None  # (a change may mutate its own)
             result = changed(change(orjson.loads(row[0])))
             doc = result.doc
             data = encode_doc(doc, admit)
             self._run(name, "update", row_values(et, tenant, entity_id, doc, data, DIALECT))
-            self._written.keep(conn, name, [(tenant, doc)])
+            self._written.keep(conn, name, [(tenant, doc)], before=before)
             if result.history:
                 append = self._plain[(name, "append_history")]
                 conn.executemany(append.sql, [
