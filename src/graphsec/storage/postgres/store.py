@@ -69,8 +69,15 @@ from graphsec.storage.postgres.versions import (
     bodies_by_version,
     versioned_writes,
 )
-from graphsec.storage.sql.items import BUILDS, ItemRows, build_statements, build_step
-from graphsec.storage.sql.listing import NONE_READY, next_keys, split_page
+from graphsec.storage.sql.items import (
+    BUILDS,
+    NONE_READY,
+    ItemRows,
+    build_from,
+    build_step,
+    compiled_builds,
+)
+from graphsec.storage.sql.listing import next_keys, split_page
 from graphsec.storage.sql.registrations import from_row, insert_values, registration_statements
 from graphsec.storage.sql.statements import (
     Compiled,
@@ -145,11 +152,8 @@ class PostgresStore:
             for name, et in self.tables.items()}
         """Creates, batched by entity set (``inserts.py``)."""
         quote = self._dialect.identifier_preparer.quote
-        self._builds = {
-            it.table.name: {op: Compiled(getattr(b, op), self._dialect)
-                            for op in ("state", "next_ids", "insert", "mark")}
-            for et in self.tables.values() for it in et.items.values()
-            for b in (build_statements(et, it, DIALECT),)}
+        self._builds = compiled_builds(self.tables, DIALECT,
+                                       lambda stmt: Compiled(stmt, self._dialect))
         self._locks = {name: f"LOCK TABLE {quote(et.table.name)} IN SHARE ROW EXCLUSIVE MODE"
                        for name, et in self.tables.items()}
         self.items = ItemRows(self._build_chunk, self._items_complete, item_row_builds,
@@ -441,7 +445,7 @@ class PostgresStore:
     async def _items_complete(self, it: ItemTable, tenant: str) -> bool:
         if "\x00" in tenant:
             return False  # PostgreSQL text cannot hold it: no such tenant has rows
-        state = self._builds[it.table.name]["state"]
+        state = self._builds[it.table.name].state
         rows = await self._query(state.sql, state.params({"tenant": tenant}))
         return bool(rows and rows[0][1])
 
@@ -474,24 +478,19 @@ class PostgresStore:
         new ``upto`` in its trigger. It conflicts with itself, so two workers' chunks of one
         table take turns."""
         c = self._builds[it.table.name]
-        state_sql, next_ids, insert, mark = c["state"], c["next_ids"], c["insert"], c["mark"]
-        lock = self._locks[et.entity_set.name]
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute(lock)
-                state = await conn.fetchrow(state_sql.sql, *state_sql.params({"tenant": tenant}))
-                if state is not None and state[1]:
+                await conn.execute(self._locks[et.entity_set.name])
+                after = build_from(await conn.fetchrow(c.state.sql, *c.state.params(
+                    {"tenant": tenant})))
+                if after is None:
                     return True
-                after = "" if state is None or state[0] is None else str(state[0])
-                ids = await conn.fetch(next_ids.sql, *next_ids.params(
-                    {"tenant": tenant, "after": after}))
-                after, upto, complete = build_step(state, ids)
-                if upto is not None and upto != after:
-                    await conn.execute(insert.sql, *insert.params(
-                        {"tenant": tenant, "after": after, "upto": upto}))
-                await conn.execute(mark.sql, *mark.params(
-                    {"tenant": tenant, "upto": upto, "complete": complete}))
-                return complete
+                insert, mark = build_step(tenant, after, await conn.fetch(
+                    c.next_ids.sql, *c.next_ids.params({"tenant": tenant, "after": after})))
+                if insert is not None:
+                    await conn.execute(c.insert.sql, *c.insert.params(insert))
+                await conn.execute(c.mark.sql, *c.mark.params(mark))
+                return bool(mark["complete"])
         except Exception as exc:
             raise _write_failed(exc, self.pool) from None
 

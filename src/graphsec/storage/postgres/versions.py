@@ -27,7 +27,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import UserDefinedType
 
 from graphsec.odata.query import ListQuery
-from graphsec.storage.sql.listing import NONE_READY, StatementCache
+from graphsec.storage.sql.items import NONE_READY
+from graphsec.storage.sql.listing import StatementCache
 from graphsec.storage.sql.tables import EntityTable
 
 

@@ -11,11 +11,13 @@ column per declared scalar property of the item type), indexed, so that such a l
 Seeding does not write them: 20 rows a score would double the time of a 1M seed. They are
 built per tenant when a lambda first asks for them, and kept from then on:
 
-- **Triggers** (migration 0008) keep a built tenant's rows in the transaction of every write
-  of a document, whatever writes it (the stores, ``graphsec seed``, an import, a reset): after
-  an insert or update they insert the document's items when the tenant's rows are
-  ``complete`` or the id is at most the build's ``upto``; after an update or delete they delete
-  the old ones. A tenant without rows pays one probe of ``item_rows_built`` per write.
+- **Kept in each write's transaction** (migration 0008): after an insert or update of a
+  document whose tenant's rows are ``complete``, or whose id is at most the build's ``upto``,
+  its items are inserted (an update's old ones deleted first); after a delete they are
+  deleted. On PostgreSQL a trigger does all of it, whatever writes the document; on SQLite a
+  trigger does the deletes, and the writers of documents the rest (:class:`Written`: a trigger
+  after an insert or update costs SQLite a copy of every row it fires for). A tenant without
+  rows pays one probe of ``item_rows_built`` per write.
 - **A build** runs in chunks of :data:`BUILD_CHUNK` entities, in id order, each one short
   write transaction: it inserts the items of the next ids and moves ``upto`` to the last of
   them; the chunk that finds no more ids sets ``complete``. What is written meanwhile is kept
@@ -41,7 +43,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import orjson
 from sqlalchemy import TextClause, bindparam, text
@@ -55,7 +57,8 @@ BUILD_CHUNK = 50
 (1,000 scores of 20 items took 59–97 ms, bench/RESULTS.md), so that a build never holds the
 other writes, nor on SQLite the event loop, for long."""
 
-NOTHING: frozenset[str] = frozenset()
+NONE_READY: frozenset[str] = frozenset()
+"""No collection's item rows are read."""
 
 BUILDS = 4
 """Tenants' item rows a worker builds at once at most; past that, lambdas on other tenants are
@@ -149,17 +152,15 @@ def trigger_sql(dialect: str, table: str, items: str, collection: str,
                 columns: tuple[ItemColumn, ...]) -> list[str]:
     """The DDL of the triggers that keep ``items`` for the documents of ``table``.
 
-    A document whose tenant's rows are not built, or not yet up to its id, has no rows, and
-    its insert or update costs one probe of ``item_rows_built``: the document's JSON is read
-    only where rows are kept (SQLite reads a table-valued function's input even when the
-    ``WHERE`` is false, hence ``WHEN``). Whether a document's rows are kept never changes
-    from kept to not kept (``upto`` only grows, ``complete`` stays), so an update whose
-    document is not kept has no old rows to delete either."""
+    PostgreSQL: a document whose tenant's rows are not built, or not yet up to its id, has no
+    rows, and its insert or update costs one probe of ``item_rows_built``. Whether a
+    document's rows are kept never changes from kept to not kept (``upto`` only grows,
+    ``complete`` stays), so an update whose document is not kept has no old rows to delete
+    either. SQLite: deletes only (the writers do the rest, :class:`Written`)."""
     table = _quote(table)
     insert = _insert(items, columns) + items_select(
         dialect, collection, columns, "NEW.doc", "NEW.tenant_id", "NEW.id")
     delete = f"DELETE FROM {_quote(items)} WHERE tenant_id = OLD.tenant_id AND parent_id = OLD.id"
-    kept = _built(items, "NEW")
     if dialect == "sqlite":
         # no trigger after an insert or an update: SQLite copies each new row for one,
         # whatever it does (10 µs a 3 KB score, an upsert's insert included: 10-20 s more for
@@ -171,7 +172,7 @@ def trigger_sql(dialect: str, table: str, items: str, collection: str,
         f"CREATE FUNCTION tr_{items}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
         f"IF TG_OP = 'DELETE' THEN {delete}; RETURN NULL; END IF; "
         f"IF TG_OP = 'UPDATE' AND {same} THEN RETURN NULL; END IF; "
-        f"IF {kept} THEN "
+        f"IF {_built(items, 'NEW')} THEN "
         f"IF TG_OP = 'UPDATE' THEN {delete}; END IF; "
         f"{insert}; END IF; RETURN NULL; END $$",
         f"CREATE TRIGGER tr_{items} AFTER INSERT OR DELETE OR UPDATE OF doc ON {table} "
@@ -185,21 +186,27 @@ def drop_trigger_sql(dialect: str, table: str, items: str) -> list[str]:
     return [f"DROP TRIGGER tr_{items} ON {_quote(table)}", f"DROP FUNCTION tr_{items}()"]
 
 
-@dataclass(frozen=True)
-class BuildStatements:
-    """A build chunk's statements for one item table (``storage/sql/items.py``'s module)."""
+S = TypeVar("S")
 
-    state: TextClause
+
+@dataclass(frozen=True)
+class BuildStatements(Generic[S]):
+    """A build chunk's statements for one item table (``storage/sql/items.py``'s module), as
+    text or compiled."""
+
+    state: S
     """``upto, complete`` of a tenant's rows (no row: nothing built)."""
-    next_ids: TextClause
+    next_ids: S
     """The next :data:`BUILD_CHUNK` ids after ``after``, in order."""
-    insert: TextClause
+    insert: S
     """The items of the entities with ``after < id <= upto``."""
-    mark: TextClause
+    mark: S
     """Set ``upto`` and ``complete``."""
 
 
-def build_statements(et: EntityTable, it: ItemTable, dialect: str) -> BuildStatements:
+def build_statements(et: EntityTable, it: ItemTable,
+                     dialect: str) -> BuildStatements[TextClause]:
+    """The statements of a build's chunks (:func:`compiled_builds` compiles them)."""
     table, items = _quote(et.table.name), it.table.name
     where = "d.tenant_id = :tenant AND d.id > :after AND d.id <= :upto"
     select = items_select(dialect, it.collection, item_columns(it.scalar), "d.doc",
@@ -216,6 +223,18 @@ def build_statements(et: EntityTable, it: ItemTable, dialect: str) -> BuildState
                   "DO UPDATE SET upto = excluded.upto, complete = excluded.complete"
                   ).bindparams(bindparam("items", items)),
     )
+
+
+def compiled_builds(tables: dict[str, EntityTable], dialect: str,
+                    compile: Callable[[TextClause], S]) -> dict[str, BuildStatements[S]]:
+    """Each item table's build statements (by table name), compiled by ``compile``."""
+    out: dict[str, BuildStatements[S]] = {}
+    for et in tables.values():
+        for it in et.items.values():
+            b = build_statements(et, it, dialect)
+            out[it.table.name] = BuildStatements(*(compile(getattr(b, f.name))
+                                                   for f in fields(b)))
+    return out
 
 
 class Written:
@@ -356,6 +375,8 @@ Chunk = Callable[[EntityTable, ItemTable, str], Awaitable[bool]]
 True once the rows are complete."""
 IsComplete = Callable[[ItemTable, str], Awaitable[bool]]
 """A store's read of whether a tenant's item rows are complete."""
+Finished = Callable[[ItemTable, str], Awaitable[object]]
+"""What a store does once a tenant's build is complete."""
 
 
 class ItemRows:
@@ -363,7 +384,7 @@ class ItemRows:
     filter may read as rows for a tenant (:meth:`ready`), and the builds that make them."""
 
     def __init__(self, chunk: Chunk, is_complete: IsComplete, builds: int = BUILDS,
-                 finished: IsComplete | None = None) -> None:
+                 finished: Finished | None = None) -> None:
         self._chunk = chunk
         self._is_complete = is_complete
         self._finished = finished
@@ -377,7 +398,7 @@ class ItemRows:
         """The collections of ``expr``'s lambdas whose item rows are complete for ``tenant``
         (awaitable when that needs a read); for the others, a build starts (if none runs here)
         and the JSON functions answer."""
-        want = wanted(et, expr) if expr is not None and self.builds else NOTHING
+        want = wanted(et, expr) if expr is not None and self.builds else NONE_READY
         if not want:
             return want
         if all((tenant, et.items[c].table.name) in self.built for c in want):
@@ -428,23 +449,37 @@ class ItemRows:
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
 
-def build_step(state: Any, ids: list[Any]) -> tuple[str, str | None, bool]:
-    """From a chunk's reads, ``(after, upto, complete)``: the ids it inserts are those in
-    ``(after, upto]``; no more ids means the rows are complete (``upto`` stays)."""
-    after = "" if state is None or state[0] is None else str(state[0])
+def build_from(state: Any) -> str | None:
+    """Where a chunk starts, from the tenant's ``(upto, complete)`` row (None: nothing built
+    yet): after that id (``""``: from the first); None when the rows are already complete."""
+    if state is not None and state[1]:
+        return None
+    return "" if state is None or state[0] is None else str(state[0])
+
+
+def build_step(tenant: str, after: str,
+               ids: list[Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """A chunk's writes, from the ids that follow ``after``: the parameters of its insert
+    (the ids in ``(after, upto]``; None when there are none) and of its mark (``complete``
+    once fewer than a chunk are left; ``upto`` stays where no id follows)."""
     if not ids:
-        return after, after or None, True
-    return after, str(ids[-1][0]), len(ids) < BUILD_CHUNK
+        return None, {"tenant": tenant, "upto": after or None, "complete": True}
+    upto = str(ids[-1][0])
+    return ({"tenant": tenant, "after": after, "upto": upto},
+            {"tenant": tenant, "upto": upto, "complete": len(ids) < BUILD_CHUNK})
 
 
 __all__ = [
     "BUILD_CHUNK",
+    "NONE_READY",
     "BuildStatements",
     "Built",
     "ItemColumn",
     "ItemRows",
+    "build_from",
     "build_statements",
     "build_step",
+    "compiled_builds",
     "drop_trigger_sql",
     "item_columns",
     "items_select",

@@ -44,11 +44,9 @@ from sqlalchemy.engine import Dialect
 
 from graphsec.odata.query import ListQuery, OrderKey, default_order
 from graphsec.storage.sql.expressions import sort_expression
+from graphsec.storage.sql.items import NONE_READY
 from graphsec.storage.sql.statements import Compiled, doc_column
 from graphsec.storage.sql.tables import EntityTable
-
-NONE_READY: frozenset[str] = frozenset()
-"""No collection's item rows are used (``items.py``)."""
 
 
 def _filtered(et: EntityTable, query: ListQuery, dialect: str, ready: frozenset[str],

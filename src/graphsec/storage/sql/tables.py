@@ -82,7 +82,7 @@ class ItemTable:
     """The rows of one collection's items (:class:`graphsec.schema.types.ItemRows`): the
     tenant, the entity's id (``parent_id``), the item's position and one typed column per
     declared scalar property of the item type, as the entity's own columns are typed.
-    Triggers keep them, in each write's transaction, for the tenants whose rows are built
+    They are kept in each write's transaction for the tenants whose rows are built
     (``item_rows_built``; ``storage/sql/items.py`` and migration 0008)."""
 
     collection: str
@@ -148,7 +148,7 @@ def items_built_table(metadata: MetaData) -> Table:
     """Which tenants' item rows exist, per item table (``items``, its name): ``complete``
     once every entity of the tenant has them, else those of ids up to ``upto`` (a build in
     progress, ``storage/sql/items.py``). A row is never deleted: what is complete stays so,
-    kept by the triggers."""
+    kept in every write's transaction."""
     return Table(
         ITEMS_BUILT_TABLE, metadata,
         Column("tenant_id", TEXT, nullable=False),

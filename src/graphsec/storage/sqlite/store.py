@@ -47,8 +47,9 @@ from graphsec.storage.sql.items import (
     BUILDS,
     ItemRows,
     Written,
-    build_statements,
+    build_from,
     build_step,
+    compiled_builds,
 )
 from graphsec.storage.sql.listing import StatementCache, split_page
 from graphsec.storage.sql.registrations import from_row, insert_values, registration_statements
@@ -135,11 +136,8 @@ class SQLiteStore:
         self._statements = StatementCache(self._dialect, DIALECT)
         self._registrations = {op: Compiled(stmt, self._dialect) for op, stmt
                                in registration_statements(self.metadata).items()}
-        self._builds = {
-            it.table.name: {op: Compiled(getattr(b, op), self._dialect)
-                            for op in ("state", "next_ids", "insert", "mark")}
-            for et in self.tables.values() for it in et.items.values()
-            for b in (build_statements(et, it, DIALECT),)}
+        self._builds = compiled_builds(self.tables, DIALECT,
+                                       lambda stmt: Compiled(stmt, self._dialect))
         self.items = ItemRows(self._build_chunk, self._items_complete, item_row_builds)
         self._written = Written(self.tables, lambda stmt: Compiled(stmt, self._dialect))
         """The item rows of collections lambdas filter on (``storage/sql/items.py``)."""
@@ -330,7 +328,7 @@ class SQLiteStore:
         return int((await self._may_scan([statement]))[0][0][0])
 
     async def _items_complete(self, it: ItemTable, tenant: str) -> bool:
-        state = self._builds[it.table.name]["state"]
+        state = self._builds[it.table.name].state
         row = self.conn.execute(state.sql, state.params({"tenant": tenant})).fetchone()
         return bool(row and row[1])
 
@@ -339,19 +337,16 @@ class SQLiteStore:
         c = self._builds[it.table.name]
 
         def work(conn: sqlite3.Connection) -> bool:
-            state = conn.execute(c["state"].sql, c["state"].params({"tenant": tenant})).fetchone()
-            if state is not None and state[1]:
+            after = build_from(conn.execute(c.state.sql, c.state.params(
+                {"tenant": tenant})).fetchone())
+            if after is None:
                 return True
-            after = "" if state is None or state[0] is None else state[0]
-            ids = conn.execute(c["next_ids"].sql, c["next_ids"].params(
-                {"tenant": tenant, "after": after})).fetchall()
-            after, upto, complete = build_step(state, ids)
-            if upto is not None and upto != after:
-                conn.execute(c["insert"].sql, c["insert"].params(
-                    {"tenant": tenant, "after": after, "upto": upto}))
-            conn.execute(c["mark"].sql, c["mark"].params(
-                {"tenant": tenant, "upto": upto, "complete": complete}))
-            return complete
+            insert, mark = build_step(tenant, after, conn.execute(
+                c.next_ids.sql, c.next_ids.params({"tenant": tenant, "after": after})).fetchall())
+            if insert is not None:
+                conn.execute(c.insert.sql, c.insert.params(insert))
+            conn.execute(c.mark.sql, c.mark.params(mark))
+            return bool(mark["complete"])
 
         return await self.commits.run(work)
 
