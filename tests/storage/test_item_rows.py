@@ -1,9 +1,10 @@
-"""Item rows (``storage/sql/items.py``): built per tenant in chunks, kept by triggers, exact.
+"""Item rows (``storage/sql/items.py``): built per tenant in chunks, kept exact.
 
-The rows of a tenant must equal what its documents say, item for item, whatever wrote the
-documents and whenever: before, during and after a build, from this worker, another worker, the
-bulk loader or the state store (import, reset). Each test compares the item table with the rows
-derived in Python from the documents the store returns.
+The rows of a tenant must equal what its documents say, item for item, for every document not
+listed as stale, whatever wrote the documents and whenever: before, during and after a build,
+from this worker, another worker, the bulk loader or the state store (import, reset); and for
+every document once a refresh has run. Each test compares the item table with the rows derived
+in Python from the documents the store returns.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from graphsec.app import create_store
 from graphsec.config import Settings, SettingsError
+from graphsec.odata.filter import parse_filter
 from graphsec.odata.query import ListQuery, OrderKey
 from graphsec.schema.security import ENTITY_SETS, SECURE_SCORE, SECURE_SCORES
 from graphsec.schema.values import check_body, complete
@@ -28,7 +30,7 @@ from graphsec.storage.sql.items import BUILD_CHUNK
 from graphsec.storage.sqlite import SQLiteStore
 from graphsec.storage.state import open_state
 from tests.conftest import score
-from tests.support.items import ANY, ITEMS, build_item_rows
+from tests.support.items import ANY, ITEMS, build_item_rows, reads_item_rows
 from tests.support.stores import store_for
 
 TENANT = "11111111-1111-1111-1111-111111111111"
@@ -72,6 +74,35 @@ async def item_rows(store: Store, tenant: str) -> set[Row]:
     assert isinstance(store, PostgresStore)
     async with store.pool.acquire() as conn:
         return {tuple(r) for r in await conn.fetch(sql + "$1", tenant)}
+
+
+async def stale(store: Store, tenant: str) -> set[str]:
+    """The ids of the tenant's documents listed as stale."""
+    sql = "SELECT parent_id FROM item_rows_stale WHERE tenant_id = "
+    if isinstance(store, SQLiteStore):
+        return {r[0] for r in store.conn.execute(sql + "?", (tenant,))}
+    assert isinstance(store, PostgresStore)
+    async with store.pool.acquire() as conn:
+        return {r[0] for r in await conn.fetch(sql + "$1", tenant)}
+
+
+async def refresh(store: Store, tenant: str) -> None:
+    et = store.tables["secureScores"]  # type: ignore[attr-defined]
+    for _ in range(1_000):
+        if await store._refresh_chunk(et, et.items["controlScores"], tenant):  # type: ignore[attr-defined]
+            return
+    raise AssertionError("the refresh never ended")
+
+
+async def assert_exact(store: Store, tenant: str, docs: list[dict[str, Any]]) -> None:
+    """The rows of ``docs`` (those whose rows are kept) are exact for each document not listed
+    as stale, and for all of them after a refresh, which leaves none stale."""
+    listed = await stale(store, tenant)
+    assert {r for r in await item_rows(store, tenant) if r[1] not in listed} == derived(
+        [d for d in docs if d["id"] not in listed])
+    await refresh(store, tenant)
+    assert await stale(store, tenant) == set()
+    assert await item_rows(store, tenant) == derived(docs)
 
 
 async def built_state(store: Store, tenant: str) -> tuple[Any, Any] | None:
@@ -135,19 +166,20 @@ async def test_a_build_in_progress_keeps_what_it_covered_and_reads_the_rest(stor
     assert not await store._build_chunk(et, et.items["controlScores"], TENANT)  # type: ignore[attr-defined]
     upto = docs[BUILD_CHUNK - 1]["id"]
     assert await built_state(store, TENANT) == (upto, False)
-    # a write below upto is kept by the trigger, one above is left to a later chunk
+    # a write below upto is listed as stale, one above is left to a later chunk
     below, above = body(BUILD_CHUNK - 3), body(5 * BUILD_CHUNK + 1)
     assert below["id"] < upto < above["id"]
     await store.create(TENANT, SECURE_SCORES, below)
     await store.create(TENANT, SECURE_SCORES, above)
-    covered = [d for d in [*docs, below] if d["id"] <= upto]
+    assert await stale(store, TENANT) == {below["id"]}
+    covered = [d for d in docs if d["id"] <= upto]
     assert await item_rows(store, TENANT) == derived(covered)
     # a deletion above upto and an update below it
     await store.delete(TENANT, SECURE_SCORES, docs[-1]["id"])
     await store.update(TENANT, SECURE_SCORES, below["id"],
                        lambda d: {**d, "controlScores": [{"controlName": "new", "score": 1.5}]})
     await build_item_rows(store, TENANT)
-    assert await item_rows(store, TENANT) == derived(await stored_docs(store, TENANT))
+    await assert_exact(store, TENANT, await stored_docs(store, TENANT))
     assert ("new", 1.5) in {(r[4], r[6]) for r in await item_rows(store, TENANT)}
 
 
@@ -164,9 +196,10 @@ async def test_writes_of_another_worker_during_a_build_are_kept(store: Store) ->
                 return {**d, "controlScores": [{"controlName": f"u{n}", "score": float(n)}]}
             return change
 
-        async def writes() -> None:
+        async def writes(again: int = 0) -> None:
             for n in range(1, 8 * BUILD_CHUNK, 5):  # odd and even ids, all over the range
-                await other.create(TENANT, SECURE_SCORES, body(n + 10_000 if n % 2 else n + 1))
+                await other.create(TENANT, SECURE_SCORES,
+                                   body(n + 10_000 + again if n % 2 else n + 1 + again))
                 updated = f"{TENANT}_{(n * 3) % 400 // 2 * 2:05d}"  # an even one: created above
                 await other.update(TENANT, SECURE_SCORES, updated, controls(n))
                 if n % 3 == 0:
@@ -175,12 +208,14 @@ async def test_writes_of_another_worker_during_a_build_are_kept(store: Store) ->
                 await asyncio.sleep(0)
 
         await asyncio.gather(build_item_rows(store, TENANT), writes())
-        await other.create(TENANT, SECURE_SCORES, body(99_999))  # after: the trigger keeps it
+        await other.create(TENANT, SECURE_SCORES, body(99_999))  # after: listed as stale
+        assert body(99_999)["id"] in await stale(store, TENANT)
+        # a refresh while the other worker writes (PostgreSQL: the chunk's lock orders them)
+        await asyncio.gather(refresh(store, TENANT), writes(again=20_000))
     finally:
         await other.close()
     assert (await built_state(store, TENANT) or (None, False))[1]
-    docs = await stored_docs(store, TENANT)
-    assert await item_rows(store, TENANT) == derived(docs)
+    await assert_exact(store, TENANT, await stored_docs(store, TENANT))
     assert any(r[4].startswith("u") for r in await item_rows(store, TENANT))
 
 
@@ -199,25 +234,27 @@ async def test_the_bulk_loader_and_the_state_store_keep_the_rows(store: Store) -
             bulk.close()
 
     await asyncio.to_thread(load)
-    assert await item_rows(store, TENANT) == derived(await stored_docs(store, TENANT))
+    assert len(await stale(store, TENANT)) == 11
+    await assert_exact(store, TENANT, await stored_docs(store, TENANT))
     assert ("bulk", 2.0) in {(r[4], r[6]) for r in await item_rows(store, TENANT)}
     state = open_state(url, ENTITY_SETS)
     try:  # an export imported again, then the tenant reset
         entries = [dataclasses.replace(e, doc=orjson.loads(e.data))
                    async for page in state.export(TENANT) for e in page]
         assert await state.upsert(entries) == len(entries)
-        assert await item_rows(store, TENANT) == derived(await stored_docs(store, TENANT))
+        await assert_exact(store, TENANT, await stored_docs(store, TENANT))
         await state.reset(TENANT)
     finally:
         await state.close()
     assert await item_rows(store, TENANT) == set()
     await store.create(TENANT, SECURE_SCORES, body(7))  # complete stays complete
-    assert await item_rows(store, TENANT) == derived([body(7)])
+    assert await stale(store, TENANT) == {body(7)["id"]}
+    await assert_exact(store, TENANT, [body(7)])
 
 
 def test_sqlite_has_a_trigger_for_deletes_only(tmp_path: Path) -> None:
     """SQLite pays for a trigger after an insert or an update on every such write, whatever it
-    does (it copies the row for it): the writers keep the items of what they write
+    does (it copies the row for it): the writers list what they write as stale
     (``items.Written``, the tests above), and only deletes have a trigger."""
     store = SQLiteStore(tmp_path / "t.db", ENTITY_SETS)
     store.open_sync()
@@ -300,12 +337,13 @@ async def test_lambdas_that_arrive_together_start_one_build(store: Store) -> Non
     assert len([t for t in started if t.get_name().startswith("graphsec-items")]) == 1
     await items.settled()
     assert all(t.done() and t.exception() is None for t in started)
-    assert await item_rows(store, TENANT) == derived(await stored_docs(store, TENANT))
+    await assert_exact(store, TENANT, await stored_docs(store, TENANT))
 
 
 async def test_an_update_that_leaves_the_collection_leaves_its_rows(store: Store) -> None:
-    """A PATCH of ``currentScore`` does not rewrite the score's items (the same rows stay,
-    with their physical ids); one that changes ``controlScores`` does."""
+    """A PATCH of ``currentScore`` does not list the score as stale (the same rows stay, with
+    their physical ids); one that changes ``controlScores`` does, and its refresh rewrites
+    them."""
     for n in range(5):
         await store.create(TENANT, SECURE_SCORES, body(n))
     await build_item_rows(store, TENANT)
@@ -325,7 +363,54 @@ async def test_an_update_that_leaves_the_collection_leaves_its_rows(store: Store
     assert len(first) == 3
     await store.update(TENANT, SECURE_SCORES, target, lambda d: {**d, "currentScore": 1.5})
     assert await physical() == first
+    assert await stale(store, TENANT) == set()
     await store.update(TENANT, SECURE_SCORES, target, lambda d: {
         **d, "controlScores": [*d["controlScores"], {"controlName": "more", "score": 2.0}]})
-    assert await physical() != first
+    assert await stale(store, TENANT) == {target}
+    assert await physical() == first  # the write lists it; the refresh rewrites its rows
+    await assert_exact(store, TENANT, await stored_docs(store, TENANT))
+    assert len(await physical()) == 4
+
+
+async def test_a_write_lists_its_document_and_a_lambda_reads_it_then_refreshes(
+        store: Store) -> None:
+    """After a build, a write adds one row to the stale list and none to the item table; a
+    lambda's answer counts the stale documents from their JSON, and starts the refresh that
+    makes their rows (one per tenant within ``REFRESH_SECONDS``)."""
+    for n in range(20):
+        await store.create(TENANT, SECURE_SCORES, body(n))
+    await build_item_rows(store, TENANT)
+    items = store.items  # type: ignore[attr-defined]
+    await items.settled()  # (the build's last lambda started a refresh: nothing to do)
+    before = await item_rows(store, TENANT)
+    new = {**body(100), "controlScores": [{"controlName": "fresh", "score": 9.0}]}
+    await store.create(TENANT, SECURE_SCORES, new)
+    await store.update(TENANT, SECURE_SCORES, body(4)["id"], lambda d: {
+        **d, "controlScores": [{"controlName": "fresh", "score": 3.0}]})
+    await store.delete(TENANT, SECURE_SCORES, body(5)["id"])
+    assert await stale(store, TENANT) == {new["id"], body(4)["id"]}
+    assert await item_rows(store, TENANT) == {r for r in before if r[1] != body(5)["id"]}
+    items._refreshed.clear()  # (so that the next lambda starts one)
+    pair = (TENANT, ITEMS)
+    query = ListQuery(order=(OrderKey(("id",)),), limit=10, count=True, filter=parse_filter(
+        "controlScores/any(c: c/controlName eq 'fresh' and c/score ge 2)", SECURE_SCORE))
+    page = await store.list(TENANT, SECURE_SCORES, query)
+    assert sorted(orjson.loads(d)["id"] for d in page.docs) == [body(4)["id"], new["id"]]
+    assert page.count == 2
+    assert reads_item_rows(store, TENANT, "controlScores/any(c: c/score ge 2)")
+    started = items._refreshed[pair]  # the read started a refresh
+    await items.settled()
+    await store.create(TENANT, SECURE_SCORES, body(101))
+    await store.list(TENANT, SECURE_SCORES, query)
+    assert items._refreshed[pair] == started  # not another one within REFRESH_SECONDS
+    assert await stale(store, TENANT) == {body(101)["id"]}
+    await store.delete(TENANT, SECURE_SCORES, body(101)["id"])
+    await refresh(store, TENANT)
+    assert await stale(store, TENANT) == set()
     assert await item_rows(store, TENANT) == derived(await stored_docs(store, TENANT))
+    page = await store.list(TENANT, SECURE_SCORES, query)
+    assert sorted(orjson.loads(d)["id"] for d in page.docs) == [body(4)["id"], new["id"]]
+    none = ListQuery(order=(OrderKey(("id",)),), limit=10, count=True, filter=parse_filter(
+        "controlScores/all(c: c/controlName eq 'fresh')", SECURE_SCORE))
+    page = await store.list(TENANT, SECURE_SCORES, none)
+    assert page.count == 2

@@ -34,9 +34,10 @@ def test_quick_statements_run_inline_and_answer(conn: sqlite3.Connection) -> Non
         [(10,)], [(3,)]]
 
 
-def test_a_slow_statement_is_stopped_and_none_is_answered(conn: sqlite3.Connection) -> None:
+def test_a_slow_statement_is_stopped_and_what_came_before_is_answered(
+        conn: sqlite3.Connection) -> None:
     leash = Leash(seconds=0.005)
-    assert leash.run(conn, [(QUICK, (10,)), (SLOW, ())]) is None
+    assert leash.run(conn, [(QUICK, (10,)), (SLOW, ()), (QUICK, (20,))]) == [[(10,)]]
     # the connection is left as it was: no progress handler, statements run to their end
     assert conn.execute(QUICK, (50,)).fetchone() == (50,)
 
@@ -44,11 +45,11 @@ def test_a_slow_statement_is_stopped_and_none_is_answered(conn: sqlite3.Connecti
 def test_a_statement_remembered_as_expensive_goes_to_the_threads_directly(
         conn: sqlite3.Connection) -> None:
     leash = Leash(seconds=0.005)
-    assert leash.run(conn, [(SLOW, ())]) is None
+    assert leash.run(conn, [(SLOW, ())]) == []
     leash.remember([(SLOW, ())])
     calls: list[int] = []
     conn.set_trace_callback(lambda _: calls.append(1))
-    assert leash.run(conn, [(SLOW, ())]) is None
+    assert leash.run(conn, [(SLOW, ())]) == []
     assert calls == [], "a statement remembered as expensive was run inline again"
     assert leash.run(conn, [(QUICK, (5,))]) == [[(5,)]]
 
@@ -58,8 +59,29 @@ def test_outlasting_the_leash_once_does_not_send_a_statement_away(
     """A worker's first reads find a cold page cache; that alone must not cost a statement
     the thread hop for a minute."""
     leash = Leash(seconds=0.005)
-    assert leash.run(conn, [(COUNTING, (50_000_000,))]) is None
+    assert leash.run(conn, [(COUNTING, (50_000_000,))]) == []
     assert leash.run(conn, [(COUNTING, (10,))]) == [[(10,)]]
+
+
+def test_each_statement_has_the_whole_leash(conn: sqlite3.Connection) -> None:
+    """A page and its count each run inline for up to the leash: two that together outlast
+    it are still answered inline (they went to the threads when they shared one deadline)."""
+    import time
+
+    def taking(seconds: float) -> int:  # a count that takes about ``seconds`` here
+        n, took = 1_000, 0.0
+        while took < seconds:
+            n *= 2
+            started = time.monotonic()
+            conn.execute(COUNTING, (n,)).fetchall()
+            took = time.monotonic() - started
+        return n
+
+    n = taking(0.05)
+    leash = Leash(seconds=0.5)
+    started = time.monotonic()
+    assert leash.run(conn, [(COUNTING, (n,))] * 12) == [[(n,)]] * 12
+    assert time.monotonic() - started > 0.5  # together past one leash, each well within it
 
 
 def test_other_errors_are_not_taken_for_slowness(conn: sqlite3.Connection) -> None:

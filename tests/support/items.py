@@ -14,15 +14,16 @@ ANY = parse_filter("controlScores/any()", SECURE_SCORE)
 
 
 async def build_item_rows(store: Any, tenant: str) -> None:
-    """Ask for the tenant's ``controlScores`` rows until they are complete."""
+    """Ask for the tenant's ``controlScores`` rows until they are complete, and wait for
+    what the asking started."""
     et = store.tables[SECURE_SCORES.name]
     for _ in range(1_000):
         ready = store.items.ready(tenant, et, ANY)
         if not isinstance(ready, frozenset):
             ready = await ready
+        await store.items.settled()  # the build, or the refresh the last lambda started
         if ready:
             return
-        await store.items.settled()
     raise AssertionError(f"the item rows of {tenant} were never complete")
 
 

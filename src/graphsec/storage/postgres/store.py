@@ -76,6 +76,7 @@ from graphsec.storage.sql.items import (
     build_from,
     build_step,
     compiled_builds,
+    refresh_step,
 )
 from graphsec.storage.sql.listing import next_keys, split_page
 from graphsec.storage.sql.registrations import from_row, insert_values, registration_statements
@@ -157,7 +158,7 @@ class PostgresStore:
         self._locks = {name: f"LOCK TABLE {quote(et.table.name)} IN SHARE ROW EXCLUSIVE MODE"
                        for name, et in self.tables.items()}
         self.items = ItemRows(self._build_chunk, self._items_complete, item_row_builds,
-                              self._items_built)
+                              self._items_built, self._refresh_chunk)
         """The item rows of collections lambdas filter on (``storage/sql/items.py``)."""
 
     async def open(self) -> None:
@@ -491,6 +492,28 @@ class PostgresStore:
                     await conn.execute(c.insert.sql, *c.insert.params(insert))
                 await conn.execute(c.mark.sql, *c.mark.params(mark))
                 return bool(mark["complete"])
+        except Exception as exc:
+            raise _write_failed(exc, self.pool) from None
+
+    async def _refresh_chunk(self, et: EntityTable, it: ItemTable, tenant: str) -> bool:
+        """One transaction of a refresh of stale documents' item rows (``items.py``), under
+        the build's lock: a write in flight of one of them commits before, and its trigger
+        lists it again if it comes after; True once none is left."""
+        c = self._builds[it.table.name]
+        try:
+            async with self.pool.acquire() as conn:
+                # most refreshes find nothing stale: one read, no lock
+                if not await conn.fetch(c.stale.sql, *c.stale.params({"tenant": tenant})):
+                    return True
+                async with conn.transaction():
+                    await conn.execute(self._locks[et.entity_set.name])
+                    step = refresh_step(tenant, await conn.fetch(
+                        c.stale.sql, *c.stale.params({"tenant": tenant})))
+                    if step is None:
+                        return True
+                    for statement in (c.unmake, c.remake, c.clear):
+                        await conn.execute(statement.sql, *statement.params(step))
+                    return False
         except Exception as exc:
             raise _write_failed(exc, self.pool) from None
 

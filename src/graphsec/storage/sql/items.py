@@ -11,24 +11,32 @@ column per declared scalar property of the item type), indexed, so that such a l
 Seeding does not write them: 20 rows a score would double the time of a 1M seed. They are
 built per tenant when a lambda first asks for them, and kept from then on:
 
-- **Kept in each write's transaction** (migration 0008): after an insert or update of a
-  document whose tenant's rows are ``complete``, or whose id is at most the build's ``upto``,
-  its items are inserted (an update's old ones deleted first); after a delete they are
-  deleted. On PostgreSQL a trigger does all of it, whatever writes the document; on SQLite a
-  trigger does the deletes, and the writers of documents the rest (:class:`Written`: a trigger
-  after an insert or update costs SQLite a copy of every row it fires for). A tenant without
-  rows pays one probe of ``item_rows_built`` per write.
 - **A build** runs in chunks of :data:`BUILD_CHUNK` entities, in id order, each one short
   write transaction: it inserts the items of the next ids and moves ``upto`` to the last of
-  them; the chunk that finds no more ids sets ``complete``. What is written meanwhile is kept
-  by the triggers up to ``upto``, and read by a later chunk beyond it, so the rows are exact
-  when ``complete`` is set. SQLite's writer lock orders a chunk with the other writes;
-  PostgreSQL's chunk takes ``SHARE ROW EXCLUSIVE`` on the entity table (writers wait for it,
-  it waits for writers' transactions to end), so that no write in flight is missed.
+  them; the chunk that finds no more ids sets ``complete``. SQLite's writer lock orders a
+  chunk with the other writes; PostgreSQL's chunk takes ``SHARE ROW EXCLUSIVE`` on the entity
+  table (writers wait for it, it waits for writers' transactions to end), so that no write in
+  flight is missed.
+- **A write marks, it does not rewrite** (migration 0009). An insert or an update of a
+  document whose tenant's rows are kept (``complete``, or its id at most ``upto``) lists the
+  document in ``item_rows_stale``, in the write's own transaction: one row, not its 20 items
+  in the item table and each of its indexes (on SQLite that made a POST four times slower,
+  bench/RESULTS.md). An update that leaves the collection as it was lists nothing. A delete
+  deletes the document's item rows. On PostgreSQL a trigger does all of it, whatever writes
+  the document; on SQLite a trigger does the deletes, and the writers of documents the rest
+  (:class:`Written`: a trigger after an insert or update costs SQLite a copy of every row it
+  fires for). A tenant without rows pays one probe of ``item_rows_built`` per write.
 - **Reads** use the rows only once ``complete`` (a worker remembers that, :class:`Built`: the
   flag is never cleared), and only for a lambda whose predicate reads nothing but declared
   scalar properties of the item (``filters.py``); until then, and for any other lambda, the
-  JSON functions answer, so an answer never depends on whether the rows exist.
+  JSON functions answer, so an answer never depends on whether the rows exist. Such a read
+  takes the items of the stale documents from the documents themselves, with the JSON
+  functions, and the others' from the rows: exact whenever it runs.
+- **A refresh** makes the rows of stale documents again, :data:`BUILD_CHUNK` at a time, each
+  chunk one write transaction as a build's (and PostgreSQL's under the same lock): it deletes
+  their rows, inserts their items from the documents and clears them from the list. A lambda
+  that reads a tenant's rows starts one when none ran for the tenant in the last
+  :data:`REFRESH_SECONDS`; writes never wait for it.
 
 The statements are SQL text, not SQLAlchemy Core: the trigger bodies are DDL, which Core does
 not build, and the build inserts the very rows the triggers do, from the same text
@@ -40,17 +48,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import Any, Generic, Literal, TypeVar
 
-import orjson
-from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy import BindParameter, TextClause, bindparam, text
 
 from graphsec.odata.filter_ast import Lambda, Prop
 from graphsec.schema.types import BOOLEAN, DOUBLE, INT32, INT64, Property
-from graphsec.storage.sql.tables import ITEMS_BUILT_TABLE, EntityTable, ItemTable, column_name
+from graphsec.storage.sql.tables import (
+    ITEMS_BUILT_TABLE,
+    ITEMS_STALE_TABLE,
+    EntityTable,
+    ItemTable,
+    column_name,
+)
 
 BUILD_CHUNK = 50
 """Entities whose items one build transaction inserts: about 5 ms of a SQLite writer's time
@@ -64,6 +79,12 @@ BUILDS = 4
 """Tenants' item rows a worker builds at once at most; past that, lambdas on other tenants are
 answered with the JSON functions until a build ends and theirs can start. 0 turns item rows off
 in the worker: it neither builds nor reads them (``GRAPHSEC_ITEM_ROW_BUILDS``)."""
+
+REFRESH_SECONDS = 0.5
+"""A lambda that reads a tenant's item rows starts a refresh of its stale documents when none
+started for the tenant in this worker within the last this many seconds (and none runs): under
+a stream of writes and lambdas, the rows are refreshed in chunks of many writes, and a read
+between two refreshes takes the few stale documents from their JSON."""
 
 BUILT_REMEMBERED = 10_000
 """(tenant, item table) pairs a worker remembers as complete; one forgotten costs one read of
@@ -148,18 +169,24 @@ def _built(items: str, row: str) -> str:
             f" AND b.items = {_string(items)} AND (b.complete OR {row}.id <= b.upto))")
 
 
+def _mark_stale(items: str, tenant: str, parent: str) -> str:
+    """List the document ``parent`` of ``tenant`` as stale (``item_rows_stale``)."""
+    return (f"INSERT INTO {ITEMS_STALE_TABLE} (tenant_id, items, parent_id) "
+            f"VALUES ({tenant}, {_string(items)}, {parent}) ON CONFLICT DO NOTHING")
+
+
 def trigger_sql(dialect: str, table: str, items: str, collection: str,
-                columns: tuple[ItemColumn, ...]) -> list[str]:
+                columns: tuple[ItemColumn, ...], stale: bool = False) -> list[str]:
     """The DDL of the triggers that keep ``items`` for the documents of ``table``.
 
     PostgreSQL: a document whose tenant's rows are not built, or not yet up to its id, has no
     rows, and its insert or update costs one probe of ``item_rows_built``. Whether a
     document's rows are kept never changes from kept to not kept (``upto`` only grows,
     ``complete`` stays), so an update whose document is not kept has no old rows to delete
-    either. SQLite: deletes only (the writers do the rest, :class:`Written`)."""
+    either. ``stale`` (migration 0009): a kept document written is listed in
+    ``item_rows_stale``; without (migration 0008), its rows are made in the trigger. SQLite:
+    deletes only (the writers do the rest, :class:`Written`)."""
     table = _quote(table)
-    insert = _insert(items, columns) + items_select(
-        dialect, collection, columns, "NEW.doc", "NEW.tenant_id", "NEW.id")
     delete = f"DELETE FROM {_quote(items)} WHERE tenant_id = OLD.tenant_id AND parent_id = OLD.id"
     if dialect == "sqlite":
         # no trigger after an insert or an update: SQLite copies each new row for one,
@@ -167,17 +194,28 @@ def trigger_sql(dialect: str, table: str, items: str, collection: str,
         # a seed of 1M); the writers that insert or update keep the items of what they wrote
         # themselves (:class:`Written`)
         return [f"CREATE TRIGGER tr_{items}_delete AFTER DELETE ON {table} BEGIN {delete}; END"]
-    same = f"(OLD.doc -> {_string(collection)}) IS NOT DISTINCT FROM (NEW.doc -> {_string(collection)})"
-    return [  # an update that leaves the collection as it was leaves its rows as they are
-        f"CREATE FUNCTION tr_{items}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        f"IF TG_OP = 'DELETE' THEN {delete}; RETURN NULL; END IF; "
-        f"IF TG_OP = 'UPDATE' AND {same} THEN RETURN NULL; END IF; "
-        f"IF {_built(items, 'NEW')} THEN "
-        f"IF TG_OP = 'UPDATE' THEN {delete}; END IF; "
-        f"{insert}; END IF; RETURN NULL; END $$",
-        f"CREATE TRIGGER tr_{items} AFTER INSERT OR DELETE OR UPDATE OF doc ON {table} "
-        f"FOR EACH ROW EXECUTE FUNCTION tr_{items}()",
-    ]
+    return [trigger_function_sql(items, collection, columns, stale),
+            f"CREATE TRIGGER tr_{items} AFTER INSERT OR DELETE OR UPDATE OF doc ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION tr_{items}()"]
+
+
+def trigger_function_sql(items: str, collection: str, columns: tuple[ItemColumn, ...],
+                         stale: bool) -> str:
+    """PostgreSQL: the trigger's function (:func:`trigger_sql`)."""
+    delete = f"DELETE FROM {_quote(items)} WHERE tenant_id = OLD.tenant_id AND parent_id = OLD.id"
+    same = (f"(OLD.doc -> {_string(collection)}) IS NOT DISTINCT FROM "
+            f"(NEW.doc -> {_string(collection)})")
+    if stale:
+        keep = _mark_stale(items, "NEW.tenant_id", "NEW.id")
+    else:
+        insert = _insert(items, columns) + items_select(
+            "postgresql", collection, columns, "NEW.doc", "NEW.tenant_id", "NEW.id")
+        keep = f"IF TG_OP = 'UPDATE' THEN {delete}; END IF; {insert}"
+    # an update that leaves the collection as it was leaves its rows as they are
+    return (f"CREATE OR REPLACE FUNCTION tr_{items}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN IF TG_OP = 'DELETE' THEN {delete}; RETURN NULL; END IF; "
+            f"IF TG_OP = 'UPDATE' AND {same} THEN RETURN NULL; END IF; "
+            f"IF {_built(items, 'NEW')} THEN {keep}; END IF; RETURN NULL; END $$")
 
 
 def drop_trigger_sql(dialect: str, table: str, items: str) -> list[str]:
@@ -202,6 +240,14 @@ class BuildStatements(Generic[S]):
     """The items of the entities with ``after < id <= upto``."""
     mark: S
     """Set ``upto`` and ``complete``."""
+    stale: S
+    """The first :data:`BUILD_CHUNK` stale ids of a tenant, in order (a refresh's chunk)."""
+    unmake: S
+    """Delete the rows of the stale ids up to ``upto``."""
+    remake: S
+    """Insert the items of the stale ids up to ``upto`` from their documents."""
+    clear: S
+    """Take the stale ids up to ``upto`` off the list."""
 
 
 def build_statements(et: EntityTable, it: ItemTable,
@@ -211,6 +257,12 @@ def build_statements(et: EntityTable, it: ItemTable,
     where = "d.tenant_id = :tenant AND d.id > :after AND d.id <= :upto"
     select = items_select(dialect, it.collection, item_columns(it.scalar), "d.doc",
                           "d.tenant_id", "d.id", f"{table} AS d", where)
+    stale = (f"SELECT parent_id FROM {ITEMS_STALE_TABLE} WHERE tenant_id = :tenant "
+             "AND items = :items AND parent_id <= :upto")
+    remake = items_select(dialect, it.collection, item_columns(it.scalar), "d.doc",
+                          "d.tenant_id", "d.id", f"{table} AS d",
+                          f"d.tenant_id = :tenant AND d.id IN ({stale})")
+    named: BindParameter[str] = bindparam("items", items)
     return BuildStatements(
         state=text(f"SELECT upto, complete FROM {ITEMS_BUILT_TABLE} "
                    "WHERE tenant_id = :tenant AND items = :items"
@@ -222,6 +274,14 @@ def build_statements(et: EntityTable, it: ItemTable,
                   "VALUES (:tenant, :items, :upto, :complete) ON CONFLICT (tenant_id, items) "
                   "DO UPDATE SET upto = excluded.upto, complete = excluded.complete"
                   ).bindparams(bindparam("items", items)),
+        stale=text(f"SELECT parent_id FROM {ITEMS_STALE_TABLE} WHERE tenant_id = :tenant "
+                   "AND items = :items ORDER BY parent_id LIMIT :chunk"
+                   ).bindparams(named, bindparam("chunk", BUILD_CHUNK)),
+        unmake=text(f"DELETE FROM {_quote(items)} WHERE tenant_id = :tenant "
+                    f"AND parent_id IN ({stale})").bindparams(named),
+        remake=text(_insert(items, item_columns(it.scalar)) + remake).bindparams(named),
+        clear=text(f"DELETE FROM {ITEMS_STALE_TABLE} WHERE tenant_id = :tenant "
+                   "AND items = :items AND parent_id <= :upto").bindparams(named),
     )
 
 
@@ -238,43 +298,33 @@ def compiled_builds(tables: dict[str, EntityTable], dialect: str,
 
 
 class Written:
-    """SQLite: the item rows of documents just inserted or replaced, in the writing
+    """SQLite: the documents just inserted or replaced, listed as stale in the writing
     transaction (SQLite has no trigger for them, :func:`trigger_sql`). Each writer of
     documents calls :meth:`keep` with the documents it wrote: the store's creates and updates,
     ``graphsec seed``, an import. A document whose tenant's rows are kept (complete, or built
-    up to its id) gets the rows of its items, its old ones deleted first.
-
-    The rows are made here from the document the writer holds, not with the JSON functions
-    as a build makes them: SQLite 3.40's ``json_extract`` reads each item again for each
-    property (105 µs of a score's 20 items, against a few here). They are the same values: a
-    written document is valid, so a declared property of an item holds a value of its type or
-    null, which the column stores as ``json_extract`` gives it (a boolean as 1 or 0)."""
+    up to its id) is listed in ``item_rows_stale``: one row, where making its 20 item rows
+    took 275 µs of a POST (bench/RESULTS.md)."""
 
     def __init__(self, tables: dict[str, EntityTable], compile: Callable[[Any], Any]) -> None:
-        self._sets: dict[str, list[tuple[Any, Any, Any, Any, str, tuple[str, ...]]]] = {}
+        self._sets: dict[str, list[tuple[Any, Any, Any, str]]] = {}
         for name, et in tables.items():
             for it in et.items.values():
                 items = it.table.name
-                columns = item_columns(it.scalar)
                 kept = (f"SELECT tenant_id, upto, complete FROM {ITEMS_BUILT_TABLE} "
                         "WHERE items = :items")
-                values = ", ".join(f":c{i}" for i in range(3 + len(columns)))
                 self._sets.setdefault(name, []).append((
                     compile(text(kept).bindparams(bindparam("items", items))),
                     compile(text(kept + " AND tenant_id = :tenant"
                                  ).bindparams(bindparam("items", items))),
-                    compile(text(f"DELETE FROM {_quote(items)} "
-                                 "WHERE tenant_id = :tenant AND parent_id = :id")),
-                    compile(text(_insert(items, columns) + f"VALUES ({values})")),
-                    it.collection, tuple(prop for _, prop, _ in columns)))
+                    compile(text(_mark_stale(items, ":tenant", ":id"))),
+                    it.collection))
 
     def keep(self, conn: Any, entity_set: str, docs: list[tuple[str, dict[str, Any]]],
-             replaced: bool = True, before: dict[str, Any] | None = None) -> None:
-        """The items of ``docs`` (tenant, document) of ``entity_set`` just written on ``conn``
-        (``replaced``: some may have existed before; False for creates). ``before``: the one
-        document's former version, when the writer has it: a collection it left as it was
-        keeps its rows as they are (a PATCH of ``currentScore`` rewrote 20 items)."""
-        for tenants, tenant, delete, insert, collection, props in self._sets.get(entity_set, ()):
+             before: dict[str, Any] | None = None) -> None:
+        """List as stale those of ``docs`` (tenant, document) of ``entity_set`` just written on
+        ``conn`` whose rows are kept. ``before``: the one document's former version, when the
+        writer has it: a collection it left as it was keeps its rows as they are."""
+        for tenants, tenant, mark, collection in self._sets.get(entity_set, ()):
             if before is not None and before.get(collection) == docs[0][1].get(collection):
                 continue
             # the tenants with rows among those written, read once (one document: a probe of
@@ -286,33 +336,9 @@ class Written:
             kept = {row[0]: (row[1], bool(row[2])) for row in found}
             if not kept:
                 continue
-            written = [(t, d) for t, d in docs if t in kept
-                       and (kept[t][1] or (kept[t][0] is not None and d["id"] <= kept[t][0]))]
-            if replaced:
-                conn.executemany(delete.sql, [delete.params({"tenant": t, "id": d["id"]})
-                                              for t, d in written])
-            conn.executemany(insert.sql, [
-                insert.params({f"c{i}": v for i, v in enumerate(row)})
-                for t, d in written for row in _item_rows(t, d, collection, props)])
-
-
-def _item_rows(tenant: str, doc: dict[str, Any], collection: str,
-               props: tuple[str, ...]) -> list[tuple[Any, ...]]:
-    items = doc.get(collection)
-    if not isinstance(items, list):
-        return []
-    return [(tenant, doc["id"], i, *(_sql_value(item.get(p)) if isinstance(item, dict) else None
-                                     for p in props))
-            for i, item in enumerate(items)]
-
-
-def _sql_value(value: Any) -> Any:
-    """A JSON value as SQLite's ``json_extract`` returns it."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, dict | list):
-        return orjson.dumps(value).decode()
-    return value
+            conn.executemany(mark.sql, [
+                mark.params({"tenant": t, "id": d["id"]}) for t, d in docs if t in kept
+                and (kept[t][1] or (kept[t][0] is not None and d["id"] <= kept[t][0]))])
 
 
 class Built:
@@ -381,17 +407,22 @@ Finished = Callable[[ItemTable, str], Awaitable[object]]
 
 class ItemRows:
     """What a store's reads need of the item rows (module docstring): which collections a
-    filter may read as rows for a tenant (:meth:`ready`), and the builds that make them."""
+    filter may read as rows for a tenant (:meth:`ready`), the builds that make them and the
+    refreshes that make those of stale documents again."""
 
     def __init__(self, chunk: Chunk, is_complete: IsComplete, builds: int = BUILDS,
-                 finished: Finished | None = None) -> None:
+                 finished: Finished | None = None, refresh: Chunk | None = None) -> None:
         self._chunk = chunk
         self._is_complete = is_complete
         self._finished = finished
         """What a store does once a build is complete (PostgreSQL: its statistics)."""
+        self._refresh = refresh
+        """A store's refresh chunk: True once no stale document is left."""
         self.builds = builds
         self.built = Built()
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._refreshed: OrderedDict[tuple[str, str], float] = OrderedDict()
+        """When a refresh last started, by (tenant, item table); as many as :attr:`built`."""
 
     def ready(self, tenant: str, et: EntityTable,
               expr: Any) -> frozenset[str] | Awaitable[frozenset[str]]:
@@ -402,8 +433,33 @@ class ItemRows:
         if not want:
             return want
         if all((tenant, et.items[c].table.name) in self.built for c in want):
+            if self._refresh is not None:
+                self._refresh_stale(tenant, et, want)
             return want
         return self._ready(tenant, et, want)
+
+    def _refresh_stale(self, tenant: str, et: EntityTable, want: frozenset[str]) -> None:
+        """Start a refresh of the tenant's stale documents where none started within
+        :data:`REFRESH_SECONDS` (the read does not wait for it: it is exact either way)."""
+        now = time.monotonic()
+        for collection in want:
+            it = et.items[collection]
+            pair = (tenant, it.table.name)
+            if (self._refreshed.get(pair, -REFRESH_SECONDS) > now - REFRESH_SECONDS
+                    or pair in self._tasks or len(self._tasks) >= self.builds):
+                continue
+            self._refreshed[pair] = now
+            self._refreshed.move_to_end(pair)
+            if len(self._refreshed) > self.built.size:
+                self._refreshed.popitem(last=False)
+            self._tasks[pair] = asyncio.get_running_loop().create_task(
+                self._run(partial(self._refresh_chunks, et, it, tenant), pair, "refreshing"),
+                name=f"graphsec-items-refresh-{it.table.name}")
+
+    async def _refresh_chunks(self, et: EntityTable, it: ItemTable, tenant: str) -> None:
+        assert self._refresh is not None
+        while not await self._refresh(et, it, tenant):
+            await asyncio.sleep(0)  # what waits for the writer goes first
 
     async def _ready(self, tenant: str, et: EntityTable, want: frozenset[str]) -> frozenset[str]:
         ready = []
@@ -418,22 +474,27 @@ class ItemRows:
                     ready.append(collection)
                 elif pair not in self._tasks and len(self._tasks) < self.builds:  # (awaited)
                     self._tasks[pair] = asyncio.get_running_loop().create_task(
-                        self._build(et, it, tenant), name=f"graphsec-items-{it.table.name}")
+                        self._run(partial(self._build, et, it, tenant), pair, "building"),
+                        name=f"graphsec-items-{it.table.name}")
         return frozenset(ready)
 
     async def _build(self, et: EntityTable, it: ItemTable, tenant: str) -> None:
-        pair = (tenant, it.table.name)
+        while not await self._chunk(et, it, tenant):
+            await asyncio.sleep(0)  # what waits for the writer goes first
+        self.built.add((tenant, it.table.name))
+        if self._finished is not None:
+            await self._finished(it, tenant)
+
+    async def _run(self, work: Callable[[], Awaitable[None]], pair: tuple[str, str],
+                   doing: str) -> None:
+        """A build's or a refresh's task: one at a time per pair, logged when it fails (the
+        next lambda on the tenant goes on from where it stopped)."""
         try:
-            while not await self._chunk(et, it, tenant):
-                await asyncio.sleep(0)  # what waits for the writer goes first
-            self.built.add(pair)
-            if self._finished is not None:
-                await self._finished(it, tenant)
+            await work()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the next lambda on the tenant goes on from where it stopped
-            log.warning("building the %s rows of tenant %s stopped: %s", it.table.name,
-                        tenant, exc)
+        except Exception as exc:
+            log.warning("%s the %s rows of tenant %s stopped: %s", doing, pair[1], pair[0], exc)
         finally:
             if self._tasks.get(pair) is asyncio.current_task():
                 del self._tasks[pair]
@@ -455,6 +516,12 @@ def build_from(state: Any) -> str | None:
     if state is not None and state[1]:
         return None
     return "" if state is None or state[0] is None else str(state[0])
+
+
+def refresh_step(tenant: str, stale: list[Any]) -> dict[str, Any] | None:
+    """A refresh chunk's parameters, from the tenant's first stale ids (at most
+    :data:`BUILD_CHUNK`): up to the last of them; None when none is stale."""
+    return {"tenant": tenant, "upto": str(stale[-1][0])} if stale else None
 
 
 def build_step(tenant: str, after: str,
@@ -484,6 +551,8 @@ __all__ = [
     "item_columns",
     "items_select",
     "nodes",
+    "refresh_step",
+    "trigger_function_sql",
     "trigger_sql",
     "wanted",
 ]

@@ -82,13 +82,17 @@ class ItemTable:
     """The rows of one collection's items (:class:`graphsec.schema.types.ItemRows`): the
     tenant, the entity's id (``parent_id``), the item's position and one typed column per
     declared scalar property of the item type, as the entity's own columns are typed.
-    They are kept in each write's transaction for the tenants whose rows are built
-    (``item_rows_built``; ``storage/sql/items.py`` and migration 0008)."""
+    They exist for the tenants whose rows are built (``item_rows_built``); a write of a
+    document of such a tenant lists it in ``stale`` (``item_rows_stale``), in its own
+    transaction, and its rows are refreshed later (``storage/sql/items.py``, migrations 0008
+    and 0009)."""
 
     collection: str
     table: Table
     scalar: tuple[Property, ...]
     """The item type's declared scalar properties, in column order."""
+    stale: Table
+    """The entities whose rows are not their document's any more (``items_stale_table``)."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,24 @@ def items_built_table(metadata: MetaData) -> Table:
     )
 
 
-def item_tables(metadata: MetaData, es: EntitySet) -> dict[str, ItemTable]:
+ITEMS_STALE_TABLE = "item_rows_stale"
+
+
+def items_stale_table(metadata: MetaData) -> Table:
+    """The entities, per tenant and item table (``items``, its name), written since their item
+    rows were made: their rows may be missing or an older version's until a refresh makes
+    them again (``storage/sql/items.py``). Reads take these entities' items from the
+    documents, not from the rows."""
+    return Table(
+        ITEMS_STALE_TABLE, metadata,
+        Column("tenant_id", TEXT, nullable=False),
+        Column("items", TEXT, nullable=False),
+        Column("parent_id", TEXT, nullable=False),
+        PrimaryKeyConstraint("tenant_id", "items", "parent_id"),
+    )
+
+
+def item_tables(metadata: MetaData, es: EntitySet, stale: Table) -> dict[str, ItemTable]:
     """The item tables of ``es.item_rows``: ``<entity table>_<collection>`` with its indexes
     ``(tenant_id, <the index's item properties, strings by lower case>, parent_id, <the
     strings themselves>)``. The strings at the end make the index cover the statements that
@@ -189,7 +210,7 @@ def item_tables(metadata: MetaData, es: EntitySet) -> dict[str, ItemTable]:
                   *(func.lower(table.c[column_name(k)]) if _is_string(scalar, k)
                     else table.c[column_name(k)] for k in keys),
                   table.c.parent_id, *strings)
-        out[rows.collection] = ItemTable(rows.collection, table, scalar)
+        out[rows.collection] = ItemTable(rows.collection, table, scalar, stale)
     return out
 
 
@@ -263,12 +284,13 @@ def filter_indexes(es: EntitySet) -> list[tuple[str, str, bool]]:
 def build_tables(entity_sets: tuple[EntitySet, ...]) -> tuple[MetaData, dict[str, EntityTable]]:
     """Declare one table per entity set, with the indexes the default order needs and its
     item tables, the shared history table, the app registrations' table, the runtime
-    behaviour's and which item rows are built."""
+    behaviour's, which item rows are built and which are stale."""
     metadata = MetaData()
     history = history_table(metadata)
     registrations_table(metadata)
     behaviour_table(metadata)
     items_built_table(metadata)
+    stale = items_stale_table(metadata)
     tables: dict[str, EntityTable] = {}
     for es in entity_sets:
         scalar = tuple(p for p in es.entity_type.properties if p.is_scalar and p.name != "id")
@@ -291,5 +313,5 @@ def build_tables(entity_sets: tuple[EntitySet, ...]) -> tuple[MetaData, dict[str
             Index(name, table.c.tenant_id,
                   func.lower(table.c[column]) if lowered else table.c[column],
                   *(table.c[c] for c in order_cols))
-        tables[es.name] = EntityTable(es, table, scalar, history, item_tables(metadata, es))
+        tables[es.name] = EntityTable(es, table, scalar, history, item_tables(metadata, es, stale))
     return metadata, tables

@@ -97,9 +97,12 @@ class Budget:
 
 class Leash:
     """Runs statements inline on a connection of the event loop's thread, each read within
-    :data:`INLINE_SECONDS`; :meth:`run` answers None when one was stopped for taking longer
-    (then nothing it read is used, and the caller runs them all on the threads). A statement
-    given to :meth:`remember` as expensive is sent to the threads directly for :data:`SLOW_SECONDS`,
+    :data:`INLINE_SECONDS` of its own; :meth:`run` answers the results of those it finished,
+    in order, up to the first one it stopped for taking longer (the caller runs that one and
+    the rest on the threads). A page and its count used to share one deadline, and both went
+    to the threads when the two together outlasted it: a lambda's page and count of 1 ms or so
+    each went there on most requests (``lambda_count``, bench/RESULTS.md). A statement given
+    to :meth:`remember` as expensive is sent to the threads directly for :data:`SLOW_SECONDS`,
     so repeated expensive queries do not each spend the inline time first."""
 
     def __init__(self, seconds: float = INLINE_SECONDS) -> None:
@@ -107,21 +110,22 @@ class Leash:
         self._slow: dict[str, float] = {}
 
     def run(self, conn: sqlite3.Connection,
-            statements: list[tuple[str, Any]]) -> list[list[Any]] | None:
-        now = time.monotonic()
-        if any(self._slow.get(sql, 0.0) > now for sql, _ in statements):
-            return None
-        deadline = now + self.seconds
-        conn.set_progress_handler(lambda: time.monotonic() > deadline, INLINE_STEPS)
+            statements: list[tuple[str, Any]]) -> list[list[Any]]:
         results: list[list[Any]] = []
+        deadline = 0.0
+        conn.set_progress_handler(lambda: time.monotonic() > deadline, INLINE_STEPS)
         try:
             for sql, params in statements:
+                now = time.monotonic()
+                if self._slow.get(sql, 0.0) > now:
+                    return results
+                deadline = now + self.seconds
                 try:
                     results.append(conn.execute(sql, params).fetchall())
                 except sqlite3.OperationalError as exc:
                     if "interrupted" not in str(exc):
                         raise
-                    return None
+                    return results
         finally:
             conn.set_progress_handler(None, 0)
         return results

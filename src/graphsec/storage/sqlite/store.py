@@ -50,6 +50,7 @@ from graphsec.storage.sql.items import (
     build_from,
     build_step,
     compiled_builds,
+    refresh_step,
 )
 from graphsec.storage.sql.listing import StatementCache, split_page
 from graphsec.storage.sql.registrations import from_row, insert_values, registration_statements
@@ -138,7 +139,8 @@ class SQLiteStore:
                                in registration_statements(self.metadata).items()}
         self._builds = compiled_builds(self.tables, DIALECT,
                                        lambda stmt: Compiled(stmt, self._dialect))
-        self.items = ItemRows(self._build_chunk, self._items_complete, item_row_builds)
+        self.items = ItemRows(self._build_chunk, self._items_complete, item_row_builds,
+                              refresh=self._refresh_chunk)
         self._written = Written(self.tables, lambda stmt: Compiled(stmt, self._dialect))
         """The item rows of collections lambdas filter on (``storage/sql/items.py``)."""
 
@@ -232,7 +234,7 @@ class SQLiteStore:
                 conn.execute(insert.sql, params)
             except sqlite3.IntegrityError:
                 raise conflict(et, doc["id"]) from None
-            self._written.keep(conn, entity_set.name, [(tenant, doc)], replaced=False)
+            self._written.keep(conn, entity_set.name, [(tenant, doc)])
             return data
 
         return await self.commits.run(write)
@@ -350,19 +352,39 @@ class SQLiteStore:
 
         return await self.commits.run(work)
 
+    async def _refresh_chunk(self, et: EntityTable, it: ItemTable, tenant: str) -> bool:
+        """One transaction of a refresh of stale documents' item rows (``items.py``), with
+        the other writes; True once none is left."""
+        c = self._builds[it.table.name]
+        if not self.conn.execute(c.stale.sql, c.stale.params({"tenant": tenant})).fetchone():
+            return True  # most refreshes find nothing stale: one read, no write transaction
+
+        def work(conn: sqlite3.Connection) -> bool:
+            step = refresh_step(tenant, conn.execute(
+                c.stale.sql, c.stale.params({"tenant": tenant})).fetchall())
+            if step is None:
+                return True
+            for statement in (c.unmake, c.remake, c.clear):
+                conn.execute(statement.sql, statement.params(step))
+            return False
+
+        return await self.commits.run(work)
+
     async def _may_scan(self, statements: Statements) -> Rows:
-        """The rows of statements that may scan: inline when they finish within the leash
-        (``scans.INLINE_SECONDS``), else on the scan threads, in one hop, within the budget."""
+        """The rows of statements that may scan: inline each one that finishes within the
+        leash (``scans.INLINE_SECONDS``); from the first that does not, on the scan threads,
+        in one hop, within the budget."""
         try:
             results = self._leash.run(self.conn, statements)
         except sqlite3.OperationalError as exc:
             raise failed(exc, self.statement_timeout_ms) from None
-        if results is not None:
+        if len(results) == len(statements):
             return results
-        results, seconds = await self.scans.fetch_many(statements)
+        rest = statements[len(results):]
+        more, seconds = await self.scans.fetch_many(rest)
         if seconds > EXPENSIVE_SECONDS:
-            self._leash.remember(statements)
-        return results
+            self._leash.remember(rest)
+        return results + more
 
     # app registrations (graphsec.storage.base.Registrations): by primary key, inline
 
