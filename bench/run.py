@@ -696,6 +696,7 @@ def run_case(backend: str, scale: Scale, args: argparse.Namespace, tool: LoadToo
         genv["GRAPHSEC_PG_CACHE_MB"] = str(args.pg_cache_mb)
     if args.pg_reads is not None:  # Store.env() leaves out the caller's GRAPHSEC_* variables
         genv["GRAPHSEC_PG_READS"] = args.pg_reads
+    genv.update(args.env)
     gs = Server("graphsec", [*graphsec_cmd(), "serve", "--port", str(gport), "--database", store.url,
                              "--workers", "1"], genv, gport, work / f"graphsec-{case.key}.log")
     bare: Server | None = None
@@ -948,6 +949,7 @@ def render(cases: list[CaseResult], args: argparse.Namespace, tool: LoadTool, co
                 f"{mib(c.rss_graphsec.get('worker', 0))} (main process "
                 f"{mib(c.rss_graphsec.get('main', 0))}), bare worker "
                 f"{mib(c.rss_bare.get('worker', 0))}."
+                + "".join(f" `{k}={v}`." for k, v in args.env)
                 + (f" Document cache (`GRAPHSEC_PG_CACHE_MB`): {pg_cache(args)}. Reads by id "
                    f"(`GRAPHSEC_PG_READS`): {args.pg_reads or 'the default'}."
                    if c.backend == "postgresql" else ""), "",
@@ -999,6 +1001,13 @@ def render(cases: list[CaseResult], args: argparse.Namespace, tool: LoadTool, co
 # -- main ---------------------------------------------------------------------------------------
 
 
+def _setting(text: str) -> tuple[str, str]:
+    name, eq, value = text.partition("=")
+    if not eq or not name.startswith("GRAPHSEC_"):
+        raise argparse.ArgumentTypeError(f"expected GRAPHSEC_NAME=VALUE, not {text!r}")
+    return name, value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="graphsec benchmark (see bench/README.md)")
     p.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
@@ -1033,6 +1042,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pg-reads", default=None, metavar="READER",
                    help="GRAPHSEC_PG_READS for graphsec on PostgreSQL: how a worker reads by id "
                         "(graphsec.config.PG_READS names them); graphsec's default otherwise")
+    p.add_argument("--env", action="append", default=[], metavar="VAR=VALUE", type=_setting,
+                   help="a GRAPHSEC_* setting for graphsec's server (repeatable), e.g. "
+                        "GRAPHSEC_ITEM_ROW_BUILDS=0 to measure a feature off")
     p.add_argument("--profile", action="append", default=[], metavar="SCENARIO[@BACKEND-SCALE]",
                    help="after the measured run, load SCENARIO again under py-spy and report the "
                         "top functions (repeatable), e.g. filter_count@sqlite-1m")

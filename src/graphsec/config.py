@@ -72,8 +72,8 @@ class Settings:
     public API, a connection of its own) or ``batch`` (through the pool); one of
     :data:`PG_READS`."""
     item_row_builds: int = 4
-    """Tenants whose item rows each worker builds at once (``GRAPHSEC_ITEM_ROW_BUILDS``,
-    ``storage/sql/items.py``): a lambda over ``controlScores`` reads an index of the items once
+    """Tenants whose item rows each worker builds or refreshes at once
+    (``GRAPHSEC_ITEM_ROW_BUILDS``, ``storage/sql/items.py``): a lambda over ``controlScores`` reads an index of the items once
     its tenant's rows are built; ``0`` turns them off in this worker (every lambda reads the
     documents' JSON, nothing is built)."""
     sqlite_cache_mb: int = 64

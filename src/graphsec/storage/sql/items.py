@@ -76,8 +76,9 @@ NONE_READY: frozenset[str] = frozenset()
 """No collection's item rows are read."""
 
 BUILDS = 4
-"""Tenants' item rows a worker builds at once at most; past that, lambdas on other tenants are
-answered with the JSON functions until a build ends and theirs can start. 0 turns item rows off
+"""Tenants' item rows a worker builds or refreshes at once at most; past that, lambdas on other
+tenants are answered with the JSON functions until a build ends and theirs can start (a refresh
+waits for the next lambda after one ends). 0 turns item rows off
 in the worker: it neither builds nor reads them (``GRAPHSEC_ITEM_ROW_BUILDS``)."""
 
 REFRESH_SECONDS = 0.5
