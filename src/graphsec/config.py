@@ -73,9 +73,9 @@ class Settings:
     :data:`PG_READS`."""
     item_row_builds: int = 4
     """Tenants whose item rows each worker builds or refreshes at once
-    (``GRAPHSEC_ITEM_ROW_BUILDS``, ``storage/sql/items.py``): a lambda over ``controlScores`` reads an index of the items once
-    its tenant's rows are built; ``0`` turns them off in this worker (every lambda reads the
-    documents' JSON, nothing is built)."""
+    (``GRAPHSEC_ITEM_ROW_BUILDS``, ``storage/sql/items.py``): a lambda over ``controlScores``
+    reads an index of the items once its tenant's rows are built; ``0`` turns them off in this
+    worker (every lambda reads the documents' JSON, nothing is built)."""
     sqlite_cache_mb: int = 64
     """SQLite: MiB of database pages each of a worker's connections may keep (two, and one
     per thread for statements that can scan: ``storage/sqlite/scans.py``)
